@@ -1,0 +1,22 @@
+"""The demo and local development: SQLite, a broker that needs no server, the emulator.
+
+``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis.
+"""
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, REDIS_URL, env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+if not REDIS_URL:
+    # kombu's filesystem transport: the worker and the web process share a folder.
+    _broker_dir = BASE_DIR / ".run" / "broker"
+    for _sub in ("out", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "out"),
+        "data_folder_out": str(_broker_dir / "out"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
