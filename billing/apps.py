@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class BillingConfig(AppConfig):
     name = "billing"
+
+    def ready(self):
+        from billing import receivers
+
+        receivers.connect()

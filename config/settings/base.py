@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -101,7 +102,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
-    # Filled in by the billing app: renewal job and nightly reconciliation.
+    "renewal-run": {
+        "task": "billing.tasks.renewal_run",
+        "schedule": timedelta(minutes=env.int("SEATWISE_RENEWAL_EVERY_MINUTES", default=10)),
+    },
+    "reconcile-all": {
+        "task": "billing.tasks.reconcile_all",
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
 
 # --- Seats --------------------------------------------------------------------------
@@ -129,6 +137,60 @@ DJSTRIPE_SUBSCRIBER_MODEL = "organizations.Organization"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
+
+# --- Plans -------------------------------------------------------------------------
+# The catalog (billing.catalog). Amounts are integer cents and must match the Stripe
+# prices; price IDs come from the environment, or are looked up once by lookup_key.
+# max_seats=None means unlimited.
+SEATWISE_PLANS = {
+    "teams": {
+        "name": "Teams",
+        "max_seats": env.int("SEATWISE_TEAMS_MAX_SEATS", default=50),
+        "features": ["Seat-based billing", "Usage reports", "Email support"],
+        "prices": {
+            "monthly": {
+                "price_id": env("STRIPE_PRICE_TEAMS_MONTHLY", default=""),
+                "lookup_key": "seatwise_teams_monthly",
+                "unit_amount": env.int("SEATWISE_TEAMS_MONTHLY_CENTS", default=1800),
+            },
+            "annual": {
+                "price_id": env("STRIPE_PRICE_TEAMS_ANNUAL", default=""),
+                "lookup_key": "seatwise_teams_annual",
+                "unit_amount": env.int("SEATWISE_TEAMS_ANNUAL_CENTS", default=18000),
+            },
+        },
+    },
+    "enterprise": {
+        "name": "Enterprise",
+        "max_seats": env.int("SEATWISE_ENTERPRISE_MAX_SEATS", default=None),
+        "features": [
+            "Seat-based billing",
+            "Usage reports",
+            "SSO",
+            "Audit exports",
+            "Priority support",
+        ],
+        "prices": {
+            "monthly": {
+                "price_id": env("STRIPE_PRICE_ENTERPRISE_MONTHLY", default=""),
+                "lookup_key": "seatwise_enterprise_monthly",
+                "unit_amount": env.int("SEATWISE_ENTERPRISE_MONTHLY_CENTS", default=7200),
+            },
+            "annual": {
+                "price_id": env("STRIPE_PRICE_ENTERPRISE_ANNUAL", default=""),
+                "lookup_key": "seatwise_enterprise_annual",
+                "unit_amount": env.int("SEATWISE_ENTERPRISE_ANNUAL_CENTS", default=72000),
+            },
+        },
+    },
+}
+SEATWISE_CURRENCY = "usd"
+# The renewal job writes due changes into a subscription schedule this long before the
+# period ends, so Stripe's renewal invoice already bills them.
+SEATWISE_RENEWAL_LEAD = timedelta(hours=env.int("SEATWISE_RENEWAL_LEAD_HOURS", default=24))
+# Give each new Stripe customer its own test clock (test mode only): the demo's
+# "renew now" and the tests advance it through renewals.
+SEATWISE_STRIPE_TEST_CLOCKS = env.bool("SEATWISE_STRIPE_TEST_CLOCKS", default=True)
 
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
