@@ -1,0 +1,10 @@
+"""The /v1 resources. Importing this package registers every route in `routing.ROUTES`."""
+
+from stripe_emulator.resources import (  # noqa: F401
+    checkout,
+    clocks,
+    core,
+    invoices,
+    schedules,
+    subscriptions,
+)
