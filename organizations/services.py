@@ -545,12 +545,12 @@ def membership_remove(
 ) -> MembershipRemoval:
     with transaction.atomic():
         org, membership = _membership_lock(membership=membership)
-        _require_manager(organization=org, actor=actor, role=membership.role)
         if actor is not None and membership.user_id == actor.pk:
             raise ValidationError(
                 "You cannot remove yourself; leave the organization instead.",
                 code="remove_self",
             )
+        _require_manager(organization=org, actor=actor, role=membership.role)
         if _is_last_owner(membership=membership):
             raise ValidationError(
                 f"{_label(membership.user)} is the last owner of {org.name}. Make another "

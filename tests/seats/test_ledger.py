@@ -34,6 +34,11 @@ def events(org):
     return list(SeatUsageEvent.objects.filter(organization=org).order_by("id"))
 
 
+def run_sql(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def new_rows(org, before):
     return events(org)[before:]
 
@@ -179,34 +184,30 @@ def test_orm_refuses_to_delete_a_ledger_row(org):
 def test_database_refuses_raw_update_of_a_ledger_row(org):
     row = events(org)[0]
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE seats_seatusageevent SET count = 99 WHERE id = %s", [row.pk])
+        run_sql("UPDATE seats_seatusageevent SET count = 99 WHERE id = %s", [row.pk])
     assert SeatUsageEvent.objects.get(pk=row.pk).count == 1
 
 
 def test_database_refuses_raw_delete_of_a_ledger_row(org):
     row = events(org)[0]
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM seats_seatusageevent WHERE id = %s", [row.pk])
+        run_sql("DELETE FROM seats_seatusageevent WHERE id = %s", [row.pk])
     assert SeatUsageEvent.objects.filter(pk=row.pk).exists()
 
 
 def test_database_refuses_raw_update_that_nulls_actor_and_changes_more(org):
     row = events(org)[0]
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE seats_seatusageevent SET actor_id = NULL, delta = -1 WHERE id = %s",
-                [row.pk],
-            )
+        run_sql(
+            "UPDATE seats_seatusageevent SET actor_id = NULL, delta = -1 WHERE id = %s",
+            [row.pk],
+        )
     assert SeatUsageEvent.objects.get(pk=row.pk).actor_id is not None
 
 
 def test_database_allows_only_nulling_the_actor(org, owner):
     row = events(org)[0]
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE seats_seatusageevent SET actor_id = NULL WHERE id = %s", [row.pk])
+    run_sql("UPDATE seats_seatusageevent SET actor_id = NULL WHERE id = %s", [row.pk])
     row = SeatUsageEvent.objects.get(pk=row.pk)
     assert (row.actor_id, row.count, row.delta) == (None, 1, 1)
 
