@@ -12,6 +12,9 @@ from organizations.models import Role
 from organizations.services import membership_add_direct, organization_create
 from tests.factories import StaffFactory, UserFactory
 
+# The Stripe emulator: a session-wide server, reset for each test that asks for it.
+pytest_plugins = ["stripe_emulator.pytest_plugin"]
+
 
 @pytest.fixture
 def owner(db):
