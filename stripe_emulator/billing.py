@@ -493,14 +493,19 @@ def invoice_create_for_items(
     recurring: list[ItemSpec],
     trial: bool = False,
     include_pending: bool = True,
+    invoice_period: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Create, finalize (but not pay) an invoice for a subscription."""
+    """Create and finalize (but not pay) an invoice for a subscription.
+
+    `period` is what the recurring lines cover. The invoice's own period_start/end follow
+    Stripe: the period that just ended for a renewal, the creation instant otherwise.
+    """
     invoice = invoice_new(
         store,
         customer_id=sub["customer"],
         sub=sub,
         billing_reason=billing_reason,
-        period=period,
+        period=invoice_period or (now, now),
         now=now,
     )
     if include_pending:
@@ -565,6 +570,7 @@ def sub_renew(store: Store, sub: dict[str, Any], *, at: int) -> None:
         sub["_interval"] = (interval, count)
     anchor_day = dt.datetime.fromtimestamp(sub["billing_cycle_anchor"], tz=dt.UTC).day
     period = (at, add_interval(start=at, interval=interval, count=count, anchor_day=anchor_day))
+    ended = sub["_period"]
     set_period(store, sub, period=period)
     invoice = invoice_create_for_items(
         store,
@@ -573,6 +579,7 @@ def sub_renew(store: Store, sub: dict[str, Any], *, at: int) -> None:
         period=period,
         now=at,
         recurring=specs,
+        invoice_period=ended,
     )
     declined = invoice_pay(store, invoice, now=at)
     sub["status"] = "past_due" if declined else "active"

@@ -1,7 +1,7 @@
 """Subscription schedules: create from a subscription, replace phases, release, cancel.
 
 Phases are resolved to absolute `start_date`/`end_date` when they are written
-(`iterations` and `duration` count intervals of the phase's own price). The switch
+(`duration`, or by default one interval of the phase's own price). The switch
 itself happens in `billing.sub_renew` at the period boundary.
 """
 
@@ -57,8 +57,7 @@ def _resolve_phases(
     for index, phase in enumerate(phases):
         param = f"phases[{index}]"
         unsupported = set(phase) - {
-            "items", "iterations", "end_date", "duration", "start_date", "proration_behavior",
-            "metadata",
+            "items", "end_date", "duration", "start_date", "proration_behavior", "metadata",
         }  # fmt: skip
         if unsupported:
             key = sorted(unsupported)[0]
@@ -115,11 +114,12 @@ def _resolve_phases(
 
 
 def _phase_end(phase: dict[str, Any], *, start: int, interval: str, count: int, param: str) -> int:
-    given = [k for k in ("end_date", "iterations", "duration") if phase.get(k) is not None]
-    if len(given) > 1:
+    """A phase ends at `end_date`, after `duration`, or (neither given) after one interval
+    of its price, which is Stripe's default of a single iteration."""
+    if phase.get("end_date") is not None and phase.get("duration") is not None:
         raise StripeError.invalid(
-            message=f"You may only specify one of end_date, iterations or duration on {param}.",
-            param=f"{param}[{given[1]}]",
+            message=f"You may only specify one of end_date or duration on {param}.",
+            param=f"{param}[duration]",
         )
     if phase.get("end_date") is not None:
         end = phase["end_date"]
@@ -129,20 +129,19 @@ def _phase_end(phase: dict[str, Any], *, start: int, interval: str, count: int, 
                 param=f"{param}[end_date]",
             )
         return end
-    if phase.get("duration") is not None:
-        duration = phase["duration"]
-        return billing.add_interval(
-            start=start, interval=duration["interval"], count=duration.get("interval_count", 1)
-        )
-    iterations = phase.get("iterations", 1)
-    if iterations < 1:
+    duration = phase.get("duration") or {"interval": interval, "interval_count": count}
+    if duration["interval"] not in ("day", "week", "month", "year"):
         raise StripeError.invalid(
-            message="iterations must be at least 1.", param=f"{param}[iterations]"
+            message="duration[interval] must be one of day, week, month or year.",
+            param=f"{param}[duration][interval]",
         )
-    end = start
-    for _ in range(iterations):
-        end = billing.add_interval(start=end, interval=interval, count=count)
-    return end
+    duration_count = duration.get("interval_count", 1)
+    if duration_count < 1:
+        raise StripeError.invalid(
+            message="duration[interval_count] must be at least 1.",
+            param=f"{param}[duration][interval_count]",
+        )
+    return billing.add_interval(start=start, interval=duration["interval"], count=duration_count)
 
 
 @route(
