@@ -113,7 +113,6 @@ def customer(
         "balance": params.get("balance", 0),
         "created": created,
         "currency": None,
-        "customer_account": None,
         "default_source": None,
         "delinquent": False,
         "description": params.get("description") or None,
@@ -627,7 +626,6 @@ def schedule_phase(
     return {
         "add_invoice_items": [],
         "application_fee_percent": None,
-        "automatic_tax": None,
         "billing_cycle_anchor": None,
         "billing_thresholds": None,
         "collection_method": None,
@@ -712,7 +710,6 @@ def event(
         "id": event_id,
         "object": "event",
         "api_version": api_version,
-        "context": None,
         "created": created,
         "data": data,
         "livemode": False,

@@ -131,7 +131,6 @@ class Store:
                 "object": "list",
                 "data": items,
                 "has_more": False,
-                "total_count": len(items),
                 "url": f"/v1/subscription_items?subscription={obj['id']}",
             }
         elif kind == "subscription_item":
@@ -144,7 +143,6 @@ class Store:
                 "object": "list",
                 "data": lines,
                 "has_more": False,
-                "total_count": len(lines),
                 "url": f"/v1/invoices/{obj['id']}/lines",
             }
         elif kind == "subscription_schedule":

@@ -4,6 +4,7 @@ from stripe_emulator.resources import (  # noqa: F401
     checkout,
     clocks,
     core,
+    entitlements,
     invoices,
     schedules,
     subscriptions,
