@@ -34,8 +34,9 @@ def seats_check_room(
     invitation uses it, because the invitation's own reservation becomes the member.
     Call it with the organization row locked, or the answer can be stale at commit.
     """
-    if extra < 0:
-        raise ValueError("extra must be zero or positive")
+    # bool is an int in Python; True must not pass for one seat.
+    if isinstance(extra, bool) or not isinstance(extra, int) or extra < 0:
+        raise ValueError(f"extra must be a whole number of seats, 0 or more (got {extra!r})")
     now = now or timezone.now()
     if extra and seats_trial_expired(organization=organization, now=now):
         raise SeatLimitReached(

@@ -69,7 +69,7 @@ def usage(request, organization, membership):
         request,
         "seats/usage.html",
         {
-            **org_nav(organization=organization, membership=membership),
+            **org_nav(organization=organization, membership=membership, tab="usage"),
             "months": list(reversed(months)),
             "chart": usage_chart(months=months),
             "has_completed": any(not m.in_progress for m in months),

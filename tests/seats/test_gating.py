@@ -149,6 +149,7 @@ def test_resending_an_expired_invitation_needs_a_free_seat(org, owner):
     assert expired.expires_at < now
 
 
-def test_check_room_rejects_negative_extra(org):
-    with pytest.raises(ValueError):
-        seats_check_room(organization=org, extra=-1)
+@pytest.mark.parametrize("extra", [-1, "2", 1.5, None, True])
+def test_check_room_rejects_negative_or_non_numeric_extra(org, extra):
+    with pytest.raises(ValueError, match="whole number of seats"):
+        seats_check_room(organization=org, extra=extra)
