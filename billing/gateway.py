@@ -83,7 +83,8 @@ def _mapped_errors(operation: str):
 
 
 def _plain(obj) -> dict:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    # for_json: stripe-python turns decimal strings into Decimal; keep them as Stripe sent them.
+    return obj.to_dict(for_json=True) if hasattr(obj, "to_dict") else dict(obj)
 
 
 def api_base() -> str:
@@ -326,3 +327,16 @@ def webhook_endpoint_create(*, url: str, events: list[str], metadata: dict) -> d
             **_options(),
         )
     return _plain(endpoint)
+
+
+def djstripe_sync(model, data: dict):
+    """Store a Stripe object (as a plain dict) through dj-stripe, which wants stripe-python
+    objects (it pages through nested lists with ``auto_paging_iter``)."""
+    from stripe._util import convert_to_stripe_object
+
+    obj = convert_to_stripe_object(
+        data,
+        api_key=djstripe_settings.STRIPE_SECRET_KEY,
+        stripe_version=settings.STRIPE_API_VERSION,
+    )
+    return model.sync_from_stripe_data(obj, api_key=djstripe_settings.STRIPE_SECRET_KEY)

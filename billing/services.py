@@ -160,7 +160,7 @@ def billing_customer_ensure(*, organization: Organization, now: datetime | None 
         test_clock=clock_id,
         idempotency_key=f"org-{organization.pk}-customer",
     )
-    customer = StripeCustomer.sync_from_stripe_data(data)
+    customer = gateway.djstripe_sync(StripeCustomer, data)
     if customer.subscriber_id != organization.pk:
         customer.subscriber = organization
         customer.save(update_fields=["subscriber"])
@@ -262,7 +262,7 @@ def subscription_sync(
             if not subscription_id:
                 return organization
         subscription = gateway.subscription_retrieve(subscription_id)
-    StripeSubscription.sync_from_stripe_data(subscription)
+    gateway.djstripe_sync(StripeSubscription, subscription)
     item = subscription_seat_item(subscription)
     with transaction.atomic():
         org = _lock(organization)
@@ -1022,7 +1022,7 @@ def invoices_sync(*, organization: Organization) -> int:
         return 0
     invoices = gateway.invoices_for_customer(customer.id)
     for invoice in invoices:
-        StripeInvoice.sync_from_stripe_data(invoice)
+        gateway.djstripe_sync(StripeInvoice, invoice)
     return len(invoices)
 
 
@@ -1084,4 +1084,4 @@ def webhook_endpoint_ensure(*, base_url: str):
         events=sorted(set(SYNC_EVENTS + RENEWAL_EVENTS + CHECKOUT_EVENTS)),
         metadata={"djstripe_uuid": str(uuid)},
     )
-    return WebhookEndpoint.sync_from_stripe_data(data)
+    return gateway.djstripe_sync(WebhookEndpoint, data)

@@ -169,6 +169,13 @@ class Store:
             self._expand_path(node["data"], parts[1:], full=full)
             return
         key, rest = parts[0], parts[1:]
+        if key == "line_items" and node.get("object") == "checkout.session":
+            # Includable only on request, as in Stripe (dj-stripe asks for it).
+            node[key] = self._checkout_line_items(node["id"])
+        if key == "breakdown" and {"amount_discount", "amount_tax"} <= set(node):
+            # total_details.breakdown: includable; no discounts or taxes here.
+            node[key] = {"discounts": [], "taxes": []}
+            return
         if key not in node:
             raise StripeError.invalid(
                 message=f"This property cannot be expanded ({full}).", param="expand"
@@ -187,6 +194,37 @@ class Store:
                 message=f"This property cannot be expanded ({full}).", param="expand"
             )
         self._expand_path(value, rest, full=full)
+
+    def _checkout_line_items(self, session_id: str) -> dict[str, Any]:
+        session = self.objects[session_id]
+        data = []
+        for index, line in enumerate(session.get("_line_items") or []):
+            price = self.render(self.objects[line["price"]])
+            amount = (price.get("unit_amount") or 0) * line["quantity"]
+            product = self.objects.get(price.get("product")) or {}
+            data.append(
+                {
+                    "id": f"li_{session_id[-16:]}{index}",
+                    "object": "item",
+                    "adjustable_quantity": None,
+                    "amount_discount": 0,
+                    "amount_subtotal": amount,
+                    "amount_tax": 0,
+                    "amount_total": amount,
+                    "currency": price.get("currency"),
+                    "description": product.get("name"),
+                    "discounts": [],  # includable; always empty here
+                    "metadata": {},
+                    "price": price,
+                    "quantity": line["quantity"],
+                }
+            )
+        return {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "url": f"/v1/checkout/sessions/{session_id}/line_items",
+        }
 
     def respond(self, obj: dict[str, Any], *, expand: list[str] | None = None) -> dict[str, Any]:
         return self.expand(self.render(obj), expand or [])

@@ -42,6 +42,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Pages show dates in the browser's timezone (cookie); UTC otherwise and in the admin.
+    "organizations.middleware.TimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -58,6 +60,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The trial banner on org pages (owners and billing managers).
+                "billing.views.billing_banner",
             ],
         },
     },
@@ -122,8 +126,13 @@ SEATWISE_INVITATION_TTL = timedelta(days=env.int("SEATWISE_INVITATION_TTL_DAYS",
 # The API version is pinned: the emulator and the sync code speak exactly this one.
 STRIPE_API_VERSION = "2026-08-26.dahlia"
 STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
-STRIPE_TEST_SECRET_KEY = env("STRIPE_TEST_SECRET_KEY", default="sk_test_seatwise_emulator")
-STRIPE_TEST_PUBLIC_KEY = env("STRIPE_TEST_PUBLIC_KEY", default="pk_test_seatwise_emulator")
+# dj-stripe insists on Stripe's key format, so the emulator's keys look like real ones.
+STRIPE_TEST_SECRET_KEY = env(
+    "STRIPE_TEST_SECRET_KEY", default="sk_test_SeatwiseEmulatorKey000000000"
+)
+STRIPE_TEST_PUBLIC_KEY = env(
+    "STRIPE_TEST_PUBLIC_KEY", default="pk_test_SeatwiseEmulatorKey000000000"
+)
 STRIPE_LIVE_SECRET_KEY = env("STRIPE_LIVE_SECRET_KEY", default="")
 # Empty means real Stripe. The emulator's URL (http://127.0.0.1:12111) points the app
 # at the project's emulator instead.
