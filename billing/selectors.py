@@ -242,3 +242,35 @@ def invoices_for_organization(*, organization: Organization, limit: int = 24) ->
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class CycleComparison:
+    """The Now / After renewal figures shown before a billing-cycle switch."""
+
+    seats: int
+    now_plan: Plan
+    now_amount: int  # cents per current interval
+    after_plan: Plan
+    after_amount: int  # cents per new interval, from the renewal on
+    after_monthly_equivalent: int
+    switches_at: datetime | None
+
+
+def cycle_change_comparison(*, organization: Organization, cycle: str) -> CycleComparison:
+    if not organization.plan_tier:
+        raise ValueError("No subscription to compare against.")
+    now_plan = catalog.plan_get(tier=organization.plan_tier, cycle=organization.billing_cycle)
+    change = pending_change_get(organization=organization)
+    tier = change.target_tier if change else organization.plan_tier
+    seats = change.target_quantity if change else (organization.seats_purchased or 0)
+    after_plan = catalog.plan_get(tier=tier, cycle=cycle)
+    return CycleComparison(
+        seats=seats,
+        now_plan=now_plan,
+        now_amount=now_plan.amount_for(organization.seats_purchased or 0),
+        after_plan=after_plan,
+        after_amount=after_plan.amount_for(seats),
+        after_monthly_equivalent=after_plan.monthly_equivalent(seats),
+        switches_at=organization.current_period_end,
+    )

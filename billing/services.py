@@ -1085,3 +1085,25 @@ def webhook_endpoint_ensure(*, base_url: str):
         metadata={"djstripe_uuid": str(uuid)},
     )
     return gateway.djstripe_sync(WebhookEndpoint, data)
+
+
+def trial_extend(
+    *, organization: Organization, actor, days: int, now: datetime | None = None
+) -> Organization:
+    """Staff: give an organization on trial more days (from now if it already ended)."""
+    now = now or timezone.now()
+    if not getattr(actor, "is_staff", False):
+        raise NotAllowed("Only staff can extend a trial.")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+        raise BillingRefused("Extend a trial by 1 to 365 days.", code="trial_days_invalid")
+    with transaction.atomic():
+        org = _lock(organization)
+        if org.subscription_status in ACTIVE_STATUSES:
+            raise BillingRefused(
+                "This organization has a subscription; there is no trial to extend.",
+                code="not_on_trial",
+            )
+        start = max(org.trial_ends_at or now, now)
+        org.trial_ends_at = start + timedelta(days=days)
+        org.save(update_fields=["trial_ends_at"])
+    return org

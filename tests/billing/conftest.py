@@ -22,6 +22,8 @@ from djstripe.models import Customer as StripeCustomer
 from billing import services
 from billing.stripe_data import to_datetime, to_timestamp
 from organizations.models import Organization
+from organizations.services import membership_add_direct
+from tests.factories import UserFactory
 
 JAN_15 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -102,6 +104,22 @@ class StripeWorld:
         self.deliver()
         organization.refresh_from_db()
         return organization
+
+    def renew(self, organization: Organization) -> Organization:
+        """Run one renewal as production does: the beat job inside the lead time, Stripe
+        crossing the period end, the webhooks, then the job again to confirm."""
+        end = organization.current_period_end
+        services.renewal_run(now=end - timedelta(hours=1))
+        self.advance(organization, just_after(end))
+        services.renewal_run(now=just_after(end))
+        organization.refresh_from_db()
+        return organization
+
+    def add_members(self, organization: Organization, actor, count: int) -> list:
+        users = [UserFactory() for _ in range(count)]
+        for user in users:
+            membership_add_direct(organization=organization, user=user, actor=actor)
+        return users
 
     def invoices(self, organization: Organization) -> list[dict]:
         """Every invoice Stripe made for the organization, oldest first."""
