@@ -169,10 +169,10 @@ class Store:
             self._expand_path(node["data"], parts[1:], full=full)
             return
         key, rest = parts[0], parts[1:]
-        if key == "line_items" and node.get("object") == "checkout.session":
-            # Includable only on request, as in Stripe (dj-stripe asks for it).
-            node[key] = self._checkout_line_items(node["id"])
-        if key == "breakdown" and {"amount_discount", "amount_tax"} <= set(node):
+        if key not in node and (node.get("object"), key) in INCLUDABLE:
+            # Fields Stripe leaves out unless asked for with `expand` (dj-stripe asks).
+            node[key] = INCLUDABLE[node.get("object"), key](self, node)
+        elif key == "breakdown" and {"amount_discount", "amount_tax"} <= set(node):
             # total_details.breakdown: includable; no discounts or taxes here.
             node[key] = {"discounts": [], "taxes": []}
             return
@@ -195,7 +195,7 @@ class Store:
             )
         self._expand_path(value, rest, full=full)
 
-    def _checkout_line_items(self, session_id: str) -> dict[str, Any]:
+    def checkout_line_items(self, session_id: str) -> dict[str, Any]:
         session = self.objects[session_id]
         data = []
         for index, line in enumerate(session.get("_line_items") or []):
@@ -219,12 +219,7 @@ class Store:
                     "quantity": line["quantity"],
                 }
             )
-        return {
-            "object": "list",
-            "data": data,
-            "has_more": False,
-            "url": f"/v1/checkout/sessions/{session_id}/line_items",
-        }
+        return _list(data, url=f"/v1/checkout/sessions/{session_id}/line_items")
 
     def respond(self, obj: dict[str, Any], *, expand: list[str] | None = None) -> dict[str, Any]:
         return self.expand(self.render(obj), expand or [])
@@ -273,3 +268,42 @@ class Store:
         for delivery in batch:
             delivery.body = json.dumps(self.objects[delivery.event_id])
         return batch
+
+
+def _list(data: list[dict[str, Any]], *, url: str) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": False, "url": url}
+
+
+def _customer_subscriptions(store: Store, node: dict[str, Any]) -> dict[str, Any]:
+    subs = [
+        store.render(s)
+        for s in store.all("subscription")
+        if s["customer"] == node["id"] and s["status"] != "canceled"
+    ]
+    return _list(subs, url=f"/v1/customers/{node['id']}/subscriptions")
+
+
+def _price_currency_options(store: Store, node: dict[str, Any]) -> dict[str, Any]:
+    return {
+        node["currency"]: {
+            "custom_unit_amount": None,
+            "tax_behavior": node["tax_behavior"],
+            "tiers": None,
+            "unit_amount": node["unit_amount"],
+            "unit_amount_decimal": node["unit_amount_decimal"],
+        }
+    }
+
+
+INCLUDABLE: dict[tuple[str | None, str], Any] = {
+    ("checkout.session", "line_items"): lambda store, node: store.checkout_line_items(node["id"]),
+    ("customer", "sources"): lambda store, node: _list(
+        [], url=f"/v1/customers/{node['id']}/sources"
+    ),
+    ("customer", "tax_ids"): lambda store, node: _list(
+        [], url=f"/v1/customers/{node['id']}/tax_ids"
+    ),
+    ("customer", "subscriptions"): _customer_subscriptions,
+    ("price", "currency_options"): _price_currency_options,
+    ("price", "tiers"): lambda store, node: [],
+}

@@ -130,32 +130,12 @@ def session_list(call: Call) -> dict[str, Any]:
     {"limit", "starting_after", "ending_before"},
 )
 def session_line_items(call: Call) -> dict[str, Any]:
-    store = call.store
-    session = store.get(call.ids["id"], kind=KIND)
-    data = []
-    for index, item in enumerate(session["_line_items"]):
-        price_obj = store.render(store.objects[item["price"]])
-        amount = (price_obj["unit_amount"] or 0) * item["quantity"]
-        data.append(
-            {
-                "id": f"li_{session['id'][-12:]}{index}",
-                "object": "item",
-                "amount_discount": 0,
-                "amount_subtotal": amount,
-                "amount_tax": 0,
-                "amount_total": amount,
-                "currency": price_obj["currency"],
-                "description": billing._product_name(store, price_obj),
-                "price": price_obj,
-                "quantity": item["quantity"],
-            }
-        )
-    return {
-        "object": "list",
-        "data": data,
-        "has_more": False,
-        "url": f"/v1/checkout/sessions/{session['id']}/line_items",
-    }
+    session = call.store.get(call.ids["id"], kind=KIND)
+    return list_response(
+        call,
+        call.store.checkout_line_items(session["id"])["data"],
+        url=f"/v1/checkout/sessions/{session['id']}/line_items",
+    )
 
 
 @route("POST", "/v1/checkout/sessions/{id}/expire", "checkout.SessionExpireParams", set())
