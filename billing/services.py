@@ -422,7 +422,11 @@ def seats_increase(*, organization: Organization, actor, seats, now: datetime | 
     with transaction.atomic():
         org = _lock(organization)
         subscription, item = _subscribed_seat_item(org)
-        if seats <= item.quantity:
+        if seats == item.quantity:
+            # Already at Stripe: a retry after a lost answer, or a double submit.
+            _pending_change_drop_quantity(organization=org, quantity=seats, now=now)
+            return subscription_sync(organization=org, subscription=subscription, now=now)
+        if seats < item.quantity:
             raise BillingRefused(
                 f"You already pay for {_seats_word(item.quantity)}. To go down, choose a "
                 "lower number: the decrease applies at renewal.",

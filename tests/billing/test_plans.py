@@ -27,8 +27,7 @@ def test_downgrade_refused_when_usage_exceeds_the_smaller_tier(
         services.plan_change(organization=org, actor=owner, tier="teams")
 
     assert refused.value.message == (
-        "You are using 5 seats; Teams allows up to 3. Remove 2 members or invitations to "
-        "continue."
+        "You are using 5 seats; Teams allows up to 3. Remove 2 members or invitations to continue."
     )
     assert not PendingChange.objects.filter(organization=org).exists()
 
@@ -92,7 +91,11 @@ def test_resubscribe_after_the_end_defaults_to_the_previous_plan(stripe_world, o
     assert (defaults.tier, defaults.cycle, defaults.seats) == ("teams", "annual", 3)
 
     org = stripe_world.subscribe(
-        org, owner, tier=defaults.tier, cycle=defaults.cycle, seats=defaults.seats,
+        org,
+        owner,
+        tier=defaults.tier,
+        cycle=defaults.cycle,
+        seats=defaults.seats,
         start=stripe_world.now(org),
     )
     assert subscription_summary(organization=org).status == Status.ACTIVE

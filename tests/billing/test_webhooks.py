@@ -74,8 +74,10 @@ def test_unverifiable_webhooks_are_refused_and_change_nothing(
     client, endpoint, subscribed, signature
 ):
     before = _state(subscribed)
-    body = _event("customer.subscription.deleted", {"id": subscribed.stripe_subscription_id,
-                                                     "object": "subscription"})
+    body = _event(
+        "customer.subscription.deleted",
+        {"id": subscribed.stripe_subscription_id, "object": "subscription"},
+    )
 
     response = _post(client, endpoint, body, signature)
 
@@ -113,7 +115,10 @@ def test_debug_secret_override_header_is_refused(client, endpoint, subscribed, s
     before = _state(subscribed)
     body = _event("customer.subscription.deleted", {"id": subscribed.stripe_subscription_id})
     response = _post(
-        client, endpoint, body, _sign(body, "whsec_chosen_by_attacker"),
+        client,
+        endpoint,
+        body,
+        _sign(body, "whsec_chosen_by_attacker"),
         HTTP_X_DJSTRIPE_WEBHOOK_SECRET="whsec_chosen_by_attacker",
     )
     assert response.status_code == 400
@@ -135,9 +140,7 @@ def test_event_for_a_customer_of_no_organization_is_ignored(
 
     stranger = stripe.Customer.create(email="stranger@example.test")
     before = _state(subscribed)[:2]
-    body = _event(
-        "customer.updated", stranger.to_dict(for_json=True), "evt_stranger"
-    )
+    body = _event("customer.updated", stranger.to_dict(for_json=True), "evt_stranger")
 
     with stripe_world.capture(execute=True):
         response = _post(client, endpoint, body, _sign(body, endpoint.secret))
@@ -161,9 +164,7 @@ def test_event_naming_an_object_stripe_does_not_have_is_ignored_without_a_500(
     assert _state(subscribed)[:2] == before
 
 
-def test_duplicate_and_reordered_deliveries_end_in_stripes_current_state(
-    stripe_world, org, owner
-):
+def test_duplicate_and_reordered_deliveries_end_in_stripes_current_state(stripe_world, org, owner):
     from billing import services
 
     stripe_world.control.set_webhook_mode("outbox")
