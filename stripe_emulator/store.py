@@ -68,6 +68,9 @@ class Store:
     lock: threading.RLock = field(default_factory=threading.RLock)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     sequence: dict[str, int] = field(default_factory=dict)
+    # Ids per object type in creation order: lists and clock scans must not walk every
+    # event ever emitted.
+    by_kind: dict[str, list[str]] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     base_url: str = "http://127.0.0.1"
     # Filled during a request and flushed by the server once the lock is released.
@@ -90,6 +93,7 @@ class Store:
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         if obj["id"] not in self.sequence:
             self.sequence[obj["id"]] = next(self._counter)
+            self.by_kind.setdefault(obj["object"], []).append(obj["id"])
         self.objects[obj["id"]] = obj
         return obj
 
@@ -105,10 +109,8 @@ class Store:
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         """Objects of one kind, newest first (Stripe's list order)."""
-        found = [
-            o for i, o in self.objects.items() if o["object"] == kind and i not in self.deleted
-        ]
-        return sorted(found, key=lambda o: self.sequence[o["id"]], reverse=True)
+        ids = self.by_kind.get(kind, [])
+        return [self.objects[i] for i in reversed(ids) if i not in self.deleted]
 
     # time ---------------------------------------------------------------------------
 
