@@ -230,6 +230,12 @@ def success_redirect(session: dict[str, Any]) -> str:
 )
 def portal_session_create(call: Call) -> dict[str, Any]:
     store, params = call.store, call.params
+    if not params.get("customer"):
+        raise StripeError.invalid(
+            message="Missing required param: customer.",
+            param="customer",
+            code="parameter_missing",
+        )
     store.get(params["customer"], kind="customer", param="customer")
     session_id = store.new_id("bps_")
     session = shapes.portal_session(

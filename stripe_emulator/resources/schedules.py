@@ -7,6 +7,7 @@ itself happens in `billing.sub_renew` at the period boundary.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from stripe_emulator import billing, shapes
@@ -142,6 +143,41 @@ def _phase_end(phase: dict[str, Any], *, start: int, interval: str, count: int, 
             param=f"{param}[duration][interval_count]",
         )
     return billing.add_interval(start=start, interval=duration["interval"], count=duration_count)
+
+
+def _check_boundaries(
+    store: Store, sub: dict[str, Any], *, phases: list[dict[str, Any]], now: int
+) -> None:
+    """Phases must switch where a billing period ends.
+
+    The emulator applies phases at period boundaries only (that is how seat billing uses
+    schedules); a phase ending mid-period would need prorations it does not model, so it
+    is refused instead of being applied late.
+    """
+    boundary = sub["_period"][1]
+    anchor_day = dt.datetime.fromtimestamp(sub["billing_cycle_anchor"], tz=dt.UTC).day
+    for index, phase in enumerate(phases):
+        if phase["end_date"] <= now:
+            continue
+        price_obj = store.objects[phase["items"][0]["price"]]
+        interval, count = billing.price_interval(price_obj)
+        if index > 0 and (interval, count) != _phase_interval(store, phases[index - 1]):
+            anchor_day = dt.datetime.fromtimestamp(phase["start_date"], tz=dt.UTC).day
+        while boundary < phase["end_date"]:
+            boundary = billing.add_interval(
+                start=boundary, interval=interval, count=count, anchor_day=anchor_day
+            )
+        if boundary != phase["end_date"]:
+            raise StripeError.invalid(
+                message=f"The Stripe emulator switches phases at billing period ends only; "
+                f"phases[{index}] ends at {phase['end_date']}, but a period ends at "
+                f"{boundary}.",
+                param=f"phases[{index}][end_date]",
+            )
+
+
+def _phase_interval(store: Store, phase: dict[str, Any]) -> tuple[str, int]:
+    return billing.price_interval(store.objects[phase["items"][0]["price"]])
 
 
 @route(
@@ -293,6 +329,7 @@ def schedule_modify(call: Call) -> dict[str, Any]:
             currency=sub["currency"],
             default_proration=proration,
         )
+        _check_boundaries(store, sub, phases=phases, now=now)
         if phases[-1]["end_date"] <= now:
             raise StripeError.invalid(
                 message="The schedule must have a phase that ends in the future.",

@@ -270,3 +270,18 @@ def test_preview_of_scheduled_subscription_bills_the_next_phase(
     _next_phase(sub, schedule, price=teams_monthly, quantity=2, duration={"interval": "month"})
     preview = stripe.Invoice.create_preview(subscription=sub.id)
     assert preview.amount_due == 2 * 1800
+
+
+def test_schedule_phase_ending_mid_period_is_refused(emu, clock, customer, teams_monthly):
+    sub = subscribe(customer, teams_monthly)
+    schedule = stripe.SubscriptionSchedule.create(from_subscription=sub.id)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        _next_phase(sub, schedule, price=teams_monthly, quantity=3, end_date=MAR_1 - 86400)
+    assert caught.value.param == "phases[1][end_date]"
+    assert len(stripe.SubscriptionSchedule.retrieve(schedule.id).phases) == 1
+
+
+def test_portal_session_requires_a_customer(emu):
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe.billing_portal.Session.create(return_url="http://app.test/billing")
+    assert caught.value.param == "customer"
