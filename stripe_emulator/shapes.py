@@ -474,7 +474,10 @@ def line_item(
     proration: bool,
     invoice_item_id: str | None,
 ) -> dict[str, Any]:
-    if invoice_item_id is not None:
+    # Since basil, a line that belongs to a subscription item (its recurring charge or a
+    # proration for it) sits under subscription_item_details; prorations carry the
+    # invoice item's id there. invoice_item_details is for items outside any item.
+    if invoice_item_id is not None and sub_item_id is None:
         parent = {
             "invoice_item_details": {
                 "invoice_item": invoice_item_id,
@@ -489,7 +492,7 @@ def line_item(
         parent = {
             "invoice_item_details": None,
             "subscription_item_details": {
-                "invoice_item": None,
+                "invoice_item": invoice_item_id,
                 "proration": proration,
                 "proration_details": {"credited_items": None},
                 "subscription": sub_id,

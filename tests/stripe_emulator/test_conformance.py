@@ -133,13 +133,22 @@ def test_nested_shapes_match_where_seat_billing_reads_them(world, fixtures):
     )
 
 
-def test_line_parent_of_proration_matches_invoice_item_details(world, fixtures):
-    renewal_preview = stripe.Invoice.create_preview(subscription=world["subscription"].id)
-    proration = next(
-        line for line in renewal_preview.lines.data if line.parent.type == "invoice_item_details"
-    ).to_dict()
-    assert_same_fields(
-        "line_item.parent.invoice_item_details",
-        proration["parent"]["invoice_item_details"],
-        fixtures["line_item"]["parent"]["invoice_item_details"],
+def test_proration_lines_are_subscription_item_details_with_their_invoice_item(world, fixtures):
+    """Stripe: prorations are the lines whose parent.subscription_item_details.proration
+    is true; the fixture's field set must hold for them too."""
+    preview = stripe.Invoice.create_preview(subscription=world["subscription"].id)
+    prorations = [
+        line.to_dict()
+        for line in preview.lines.data
+        if line.parent.subscription_item_details.proration
+    ]
+    assert sorted(line["amount"] for line in prorations) == sorted(
+        i.amount for i in stripe.InvoiceItem.list(pending=True).data
     )
+    for line in prorations:
+        assert_same_fields(
+            "line_item.parent.subscription_item_details",
+            line["parent"]["subscription_item_details"],
+            fixtures["line_item"]["parent"]["subscription_item_details"],
+        )
+        assert line["parent"]["subscription_item_details"]["invoice_item"].startswith("ii_")

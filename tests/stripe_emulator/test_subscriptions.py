@@ -98,7 +98,11 @@ def test_seat_increase_halfway_prorates_exact_cents(emu, clock, customer, teams_
     descriptions = sorted(line.description for line in invoice.lines.data)
     assert descriptions[0].startswith("Remaining time on 5")
     assert descriptions[1].startswith("Unused time on 3")
-    assert all(line.parent.invoice_item_details.proration for line in invoice.lines.data)
+    for line in invoice.lines.data:
+        details = line.parent.subscription_item_details
+        assert details.proration is True
+        assert details.subscription_item == updated["items"].data[0].id
+        assert details.invoice_item.startswith("ii_")
     assert updated["items"].data[0].quantity == 5
 
 
