@@ -8,6 +8,7 @@ then webhook delivery (after the lock, before the response in sync mode).
 
 from __future__ import annotations
 
+import base64
 import collections
 import hashlib
 import html
@@ -322,6 +323,13 @@ class Handler(BaseHTTPRequestHandler):
                 status=401,
             )
         scheme, _, key = header.partition(" ")
+        if scheme == "Basic":
+            # `curl -u sk_test_...:` as in Stripe's docs: the key is the user name.
+            try:
+                key = base64.b64decode(key).decode().partition(":")[0]
+            except (ValueError, UnicodeDecodeError):
+                key = ""
+            scheme = "Bearer"
         if scheme != "Bearer" or not key.startswith("sk_test_") or len(key) <= len("sk_test_"):
             shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if key else ""
             return StripeError.invalid(

@@ -3,6 +3,7 @@ pagination and expansion, all driven through stripe-python."""
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
@@ -40,6 +41,12 @@ def test_missing_api_key_is_401_with_stripe_error_shape(emu):
     assert status == 401
     assert body["error"]["type"] == "invalid_request_error"
     assert "did not provide an API key" in body["error"]["message"]
+
+
+def test_basic_auth_with_the_key_as_user_is_accepted_like_curl_u(emu):
+    token = base64.b64encode(b"sk_test_curl:").decode()
+    status, body = raw_request(emu, "GET", "/v1/customers", auth=f"Basic {token}")
+    assert (status, body["object"]) == (200, "list")
 
 
 def test_garbage_api_key_is_rejected_by_stripe_python(emu):
