@@ -23,6 +23,7 @@ from billing.models import PendingChange
 from billing.selectors import (
     Status,
     checkout_defaults,
+    cycle_change_comparison,
     invoices_for_organization,
     subscription_summary,
 )
@@ -57,7 +58,7 @@ def billing_banner(request: HttpRequest) -> dict:
     summary = subscription_summary(organization=organization)
     if summary.status not in (Status.TRIALING, Status.TRIAL_EXPIRED):
         return {}
-    return {"trial": summary}
+    return {"trial": summary, "trial_slug": organization.slug}
 
 
 def _to_subscription(organization) -> HttpResponse:
@@ -178,7 +179,6 @@ def cycle_preview(request, organization, membership) -> HttpResponse:
         messages.error(request, "Choose monthly or annual billing on a subscribed plan.")
         return _to_subscription(organization)
     cycle = form.cleaned_data["cycle"]
-    after = catalog.plan_get(tier=summary.next_plan.tier, cycle=cycle)
     return render(
         request,
         "billing/cycle_confirm.html",
@@ -186,11 +186,7 @@ def cycle_preview(request, organization, membership) -> HttpResponse:
             **org_nav(organization=organization, membership=membership, tab="billing"),
             "summary": summary,
             "cycle": cycle,
-            "now_plan": summary.plan,
-            "now_amount": summary.plan.amount_for(summary.purchased),
-            "after_plan": after,
-            "after_amount": after.amount_for(summary.at_renewal),
-            "after_monthly": after.monthly_equivalent(summary.at_renewal),
+            "comparison": cycle_change_comparison(organization=organization, cycle=cycle),
         },
     )
 

@@ -74,7 +74,8 @@ class OrganizationCreateForm(forms.Form):
 
 class InviteForm(forms.Form):
     email = forms.EmailField(max_length=254)
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+    # Blank means member, the common case (and what a plain email-only post means).
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER, required=False)
 
     def __init__(self, *args, can_grant_managers: bool, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,6 +83,9 @@ class InviteForm(forms.Form):
             # Only owners hand out owner and billing manager roles; the service refuses
             # it too, the form just does not offer it.
             self.fields["role"].choices = [(Role.MEMBER, Role.MEMBER.label)]
+
+    def clean_role(self) -> str:
+        return self.cleaned_data["role"] or Role.MEMBER
 
 
 class RoleForm(forms.Form):

@@ -289,7 +289,8 @@ def invite(request, organization, membership) -> HttpResponse:
             role=form.cleaned_data["role"],
             actor=request.user,
         )
-    except (ValidationError, NotAllowed) as exc:
+    except ValidationError as exc:
+        # NotAllowed (a member inviting) propagates: a 403, since they have no form.
         form.add_error(None, refusal_text(exc))
         return _members_page(
             request,
