@@ -5,6 +5,7 @@ from billing.webhooks import stripe_webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("config.api_urls")),
     # Ours first: the same path as dj-stripe's, minus its debug secret override.
     path("stripe/webhook/<uuid:uuid>/", stripe_webhook, name="stripe-webhook"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),

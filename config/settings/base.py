@@ -210,12 +210,19 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One error body everywhere: {"error": {"code", "message", "fields"?}}.
+    "EXCEPTION_HANDLER": "config.api.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Seatwise API",
     "DESCRIPTION": "Per-seat billing: billing summary, seat usage, members and invitations.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Invitations and subscriptions both have a "status"; name their enums apart.
+    "ENUM_NAME_OVERRIDES": {
+        "InvitationStatusEnum": "organizations.models.InvitationStatus",
+        "SubscriptionStatusEnum": "billing.api.STATUS_CHOICES",
+    },
 }
 
 LOGGING = {
