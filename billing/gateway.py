@@ -340,3 +340,34 @@ def djstripe_sync(model, data: dict):
         stripe_version=settings.STRIPE_API_VERSION,
     )
     return model.sync_from_stripe_data(obj, api_key=djstripe_settings.STRIPE_SECRET_KEY)
+
+
+# --- Demo and test-mode helpers ---------------------------------------------------------
+
+
+def customer_attach_test_card(*, customer_id: str, idempotency_key: str) -> dict:
+    """Give a test-mode customer Stripe's always-succeeding Visa as default (the demo)."""
+    with _mapped_errors("attach test card"):
+        method = stripe.PaymentMethod.attach(
+            "pm_card_visa", customer=customer_id, **_options(idempotency_key + "-attach")
+        )
+        stripe.Customer.modify(
+            customer_id,
+            invoice_settings={"default_payment_method": method["id"]},
+            **_options(idempotency_key + "-default"),
+        )
+    return _plain(method)
+
+
+def subscription_create(
+    *, customer_id: str, price_id: str, quantity: int, metadata: dict, idempotency_key: str
+) -> dict:
+    """Subscribe directly, without Checkout (the demo seed only; customers use Checkout)."""
+    with _mapped_errors("subscription create"):
+        sub = stripe.Subscription.create(
+            customer=customer_id,
+            items=[{"price": price_id, "quantity": quantity}],
+            metadata=metadata,
+            **_options(idempotency_key),
+        )
+    return _plain(sub)

@@ -6,14 +6,14 @@
   the secret Stripe gave us.
 - A genuine, signed event can name an object Stripe no longer has (deleted since, or a
   test object): dj-stripe re-reads it and would answer 500, so Stripe would retry it
-  for days. ``process_event`` logs and drops such an event instead.
+  for days. The view logs and drops such an event instead (dj-stripe has already kept the
+  trigger row, with the error, for staff).
 """
 
 import logging
 
 import stripe
-from django.db import transaction
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from djstripe.views import ProcessWebhookView
 
@@ -26,21 +26,11 @@ _process = ProcessWebhookView.as_view()
 def stripe_webhook(request, uuid):
     if "x-djstripe-webhook-secret" in request.headers:
         return HttpResponseBadRequest("Secret override headers are not accepted.")
-    return _process(request, uuid=uuid)
-
-
-def process_event(trigger, api_key=None):
-    """``DJSTRIPE_WEBHOOK_EVENT_CALLBACK``: runs once the signature is verified."""
     try:
-        with transaction.atomic():
-            trigger.process(save=False, api_key=api_key)
+        return _process(request, uuid=uuid)
     except stripe.InvalidRequestError as exc:
         if exc.code != "resource_missing":
             raise
-        event = trigger.json_body
-        logger.warning(
-            "Stripe event %s (%s) names an object Stripe does not have; ignored",
-            event.get("id"),
-            event.get("type"),
-        )
-        trigger.processed = True
+        # dj-stripe rolled the event back and kept the trigger row with the error.
+        logger.warning("A Stripe event names an object Stripe does not have; ignored")
+        return HttpResponse("ignored: object not found at Stripe")

@@ -146,7 +146,6 @@ DJSTRIPE_SUBSCRIBER_MODEL = "organizations.Organization"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
-DJSTRIPE_WEBHOOK_EVENT_CALLBACK = "billing.webhooks.process_event"
 
 # --- Plans -------------------------------------------------------------------------
 # The catalog (billing.catalog). Amounts are integer cents and must match the Stripe

@@ -20,3 +20,10 @@ if not REDIS_URL:
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # Webhooks, the worker and the web app write at once: wait for SQLite's lock, and
+    # take it at the start of each transaction so two writers never deadlock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(  # noqa: F405
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
