@@ -86,3 +86,7 @@ def screenshot(request):
         return path
 
     return _shot
+
+
+# The lead's emulator-backed billing driver, for the billing scenarios.
+from tests.billing.conftest import stripe_world  # noqa: E402, F401

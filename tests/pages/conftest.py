@@ -28,3 +28,8 @@ def member_client(member):
 @pytest.fixture
 def outsider_client(outsider, other_org):
     return _client_for(outsider)
+
+
+# The lead's emulator-backed billing driver (tests/billing/conftest.py), shared here so
+# the subscription pages are tested against the same real services and emulator.
+from tests.billing.conftest import stripe_world  # noqa: E402, F401
