@@ -11,13 +11,14 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 if not REDIS_URL:
     # kombu's filesystem transport: the worker and the web process share a folder.
     _broker_dir = BASE_DIR / ".run" / "broker"
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 
