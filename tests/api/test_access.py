@@ -52,9 +52,7 @@ def test_member_gets_403_on_billing_only_endpoints(api, org, member, method, end
 
 
 @pytest.mark.parametrize(("method", "endpoint"), BILLING_ONLY)
-def test_billing_manager_reads_billing_only_endpoints(
-    api, org, billing_manager, method, endpoint
-):
+def test_billing_manager_reads_billing_only_endpoints(api, org, billing_manager, method, endpoint):
     assert call(api(billing_manager), method, org, endpoint).status_code == 200
 
 
