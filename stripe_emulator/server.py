@@ -566,8 +566,13 @@ def _checkout_html(session: dict[str, Any], *, error: str | None) -> str:
 class EmulatorServer:
     """Run the emulator in a background thread: `EmulatorServer(port=0).start()`."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, webhook_mode: str = "sync"
+    ) -> None:
+        if webhook_mode not in MODES:
+            raise ValueError(f"webhook_mode must be one of {MODES}")
         self.emulator = Emulator()
+        self.emulator.dispatcher.mode = self.emulator.dispatcher.default_mode = webhook_mode
         handler = type("BoundHandler", (Handler,), {"emulator": self.emulator})
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True

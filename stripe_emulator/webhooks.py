@@ -41,6 +41,8 @@ class Dispatcher:
     """Sends deliveries according to `mode`; keeps a log of every attempt."""
 
     mode: str = "sync"
+    # What `reset()` returns to: tests start in sync mode, the standalone server in async.
+    default_mode: str = "sync"
     max_attempts: int = 5
     backoff_seconds: float = 0.5
     timeout_seconds: float = 10.0
@@ -78,7 +80,7 @@ class Dispatcher:
         with self._lock:
             self.outbox = []
             self.log = []
-        self.mode = "sync"
+        self.mode = self.default_mode
 
     def wait_idle(self, *, timeout: float) -> bool:
         """Block until async deliveries (with their retries) are finished."""

@@ -8,6 +8,8 @@ import json
 import pytest
 import stripe
 
+from stripe_emulator.control import EmulatorControl
+from stripe_emulator.server import EmulatorServer
 from stripe_emulator.webhooks import sign
 from tests.stripe_emulator.conftest import event_types
 
@@ -103,3 +105,18 @@ def test_event_payload_carries_previous_attributes(emu, receiver, clock, teams_m
     payload = json.loads(receiver.received[-1]["body"])
     assert payload["data"]["object"]["cancel_at_period_end"] is True
     assert payload["data"]["previous_attributes"]["cancel_at_period_end"] is False
+
+
+def test_reset_returns_to_the_servers_starting_mode(receiver):
+    server = EmulatorServer(port=0, webhook_mode="outbox").start()
+    try:
+        control = EmulatorControl(server.url)
+        control.set_webhook_mode("sync")
+        control.reset()
+        client = stripe.StripeClient("sk_test_x", base_addresses={"api": server.url})
+        client.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["*"]})
+        client.v1.customers.create({"email": "a@example.test"})
+        assert [d["event_type"] for d in control.webhook_outbox()] == ["customer.created"]
+        assert receiver.received == []
+    finally:
+        server.stop()
