@@ -18,11 +18,14 @@ run: install
 
 test: install
 	bash scripts/services.sh
+	bash scripts/browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "not slow"
 
 test-all: install
 	bash scripts/services.sh
+	bash scripts/browser.sh
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 lint: install
