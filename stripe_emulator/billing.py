@@ -109,7 +109,7 @@ def _money(cents: int, currency: str) -> str:
     return f"{symbol}{cents / 100:.2f}"
 
 
-def _product_name(store: Store, price_obj: dict[str, Any]) -> str:
+def product_name(store: Store, price_obj: dict[str, Any]) -> str:
     product = store.find(price_obj["product"], kind="product")
     return product["name"] if product else price_obj["id"]
 
@@ -175,10 +175,6 @@ def check_same_interval(store: Store, specs: list[ItemSpec]) -> None:
 
 def sub_items(store: Store, sub: dict[str, Any]) -> list[dict[str, Any]]:
     return [store.objects[i] for i in sub["_item_ids"] if i not in store.deleted]
-
-
-def sub_period(store: Store, sub: dict[str, Any]) -> tuple[int, int]:
-    return sub["_period"]
 
 
 def current_specs(store: Store, sub: dict[str, Any]) -> list[ItemSpec]:
@@ -254,7 +250,7 @@ def proration_items(
         )
         label = "Unused time on" if sign < 0 else "Remaining time on"
         description = (
-            f"{label} {spec.quantity} {TIMES} {_product_name(store, price_obj)}"
+            f"{label} {spec.quantity} {TIMES} {product_name(store, price_obj)}"
             f" after {_date_label(at)}"
         )
         result.append(
@@ -328,7 +324,7 @@ def invoice_add_recurring_lines(
         price_obj = store.objects[spec.price_id]
         unit = price_obj["unit_amount"] or 0
         interval, _ = price_interval(price_obj)
-        name = _product_name(store, price_obj)
+        name = product_name(store, price_obj)
         if trial:
             description = f"Trial period for {name}"
             amount = 0
@@ -443,7 +439,7 @@ def invoice_pay(
 ) -> StripeError | None:
     """Charge the invoice; return the decline (already recorded on the invoice) or None."""
     if invoice["amount_due"] == 0:
-        _mark_paid(store, invoice, now=now)
+        invoice_mark_paid(store, invoice, now=now)
         return None
     pm_id = payment_method or payment_method_for(store, invoice)
     invoice["attempted"] = True
@@ -466,11 +462,11 @@ def invoice_pay(
         invoice["next_payment_attempt"] = None
         store.emit("invoice.payment_failed", invoice)
         return error
-    _mark_paid(store, invoice, now=now)
+    invoice_mark_paid(store, invoice, now=now)
     return None
 
 
-def _mark_paid(store: Store, invoice: dict[str, Any], *, now: int) -> None:
+def invoice_mark_paid(store: Store, invoice: dict[str, Any], *, now: int) -> None:
     invoice.update(
         status="paid",
         amount_paid=invoice["amount_due"],
@@ -524,10 +520,6 @@ def invoice_create_for_items(
 
 
 # ---------------------------------------------------------------------------- subscriptions
-
-
-def sub_snapshot(store: Store, sub: dict[str, Any]) -> dict[str, Any]:
-    return store.render(sub)
 
 
 def previous_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -593,11 +585,6 @@ def sub_boundary_time(sub: dict[str, Any]) -> int | None:
     if sub["cancel_at"] is not None and sub["cancel_at"] < end:
         return sub["cancel_at"]
     return end
-
-
-def sub_cancel_at_boundary(store: Store, sub: dict[str, Any], *, at: int) -> None:
-    """`cancel_at` inside a period: cancel there (no prorations in the emulator)."""
-    sub_cancel(store, sub, now=at, reason="cancellation_requested")
 
 
 # ---------------------------------------------------------------------------- schedules
@@ -703,9 +690,8 @@ def clock_advance(store: Store, clock: dict[str, Any], *, to: int) -> None:
         at, _, sub = min(due, key=lambda d: (d[0], d[1]))
         clock["frozen_time"] = max(clock["frozen_time"], at)
         if sub["cancel_at"] is not None and at == sub["cancel_at"] and at < sub["_period"][1]:
-            before = store.render(sub)
-            sub_cancel_at_boundary(store, sub, at=at)
-            del before
+            # `cancel_at` inside a period cancels there (no prorations in the emulator).
+            sub_cancel(store, sub, now=at, reason="cancellation_requested")
         else:
             sub_renew(store, sub, at=at)
     clock["frozen_time"] = to

@@ -109,7 +109,7 @@ def invoice_pay(call: Call) -> dict[str, Any]:
     invoice = store.get(call.ids["id"], kind="invoice")
     if invoice["status"] == "paid":
         raise StripeError.invalid(message="Invoice is already paid", code="invoice_already_paid")
-    if invoice["status"] in ("void", "uncollectible") and invoice["status"] == "void":
+    if invoice["status"] == "void":
         raise StripeError.invalid(
             message="This invoice has been voided and can no longer be paid.",
             code="invoice_not_editable",
@@ -128,7 +128,7 @@ def invoice_pay(call: Call) -> dict[str, Any]:
     before = store.render(sub) if sub else None
     if params.get("paid_out_of_band"):
         invoice["amount_due"] = invoice["amount_remaining"]
-        billing._mark_paid(store, invoice, now=now)
+        billing.invoice_mark_paid(store, invoice, now=now)
         declined = None
     else:
         declined = billing.invoice_pay(

@@ -5,7 +5,6 @@ endpoints and schedule phases, so all three prorate and charge identically.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from stripe_emulator import billing, shapes
@@ -671,7 +670,3 @@ def subscription_item_list(call: Call) -> dict[str, Any]:
     sub = call.store.get(call.params["subscription"], kind="subscription", param="subscription")
     items = billing.sub_items(call.store, sub)
     return list_response(call, items, url="/v1/subscription_items")
-
-
-def utc_day(ts: int) -> int:
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).day

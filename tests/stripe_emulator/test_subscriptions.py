@@ -283,3 +283,38 @@ def test_mixed_intervals_are_refused(emu, customer, teams_monthly, teams_annual)
             items=[{"price": teams_monthly.id}, {"price": teams_annual.id}],
         )
     assert caught.value.param == "items"
+
+
+def test_invoice_lines_list_and_status_guards(emu, clock, teams_monthly):
+    cust = customer_with_card(card="pm_card_chargeCustomerFail", clock_id=clock.id)
+    sub = subscribe(cust, teams_monthly, quantity=2)
+    lines = stripe.Invoice.list_lines(sub.latest_invoice)
+    assert [(line.amount, line.quantity) for line in lines.data] == [(3600, 2)]
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe.Invoice.finalize_invoice(sub.latest_invoice)
+    assert caught.value.code == "invoice_not_editable"
+    marked = stripe.Invoice.mark_uncollectible(sub.latest_invoice)
+    assert (marked.status, marked.status_transitions.marked_uncollectible_at) == (
+        "uncollectible",
+        JAN_1,
+    )
+    assert [i.id for i in stripe.Invoice.list(customer=cust.id, status="uncollectible")] == [
+        sub.latest_invoice
+    ]
+
+
+def test_cancel_at_inside_the_period_cancels_there(emu, clock, customer, teams_monthly):
+    sub = subscribe(customer, teams_monthly)
+    halfway = JAN_1 + PERIOD // 2
+    assert stripe.Subscription.modify(sub.id, cancel_at=halfway).cancel_at == halfway
+    advance(clock, halfway + 60)
+    after = stripe.Subscription.retrieve(sub.id)
+    assert (after.status, after.ended_at) == ("canceled", halfway)
+
+
+def test_clocks_list_and_delete_with_their_customers(emu, clock, customer):
+    assert [c.id for c in stripe.test_helpers.TestClock.list().data] == [clock.id]
+    assert stripe.test_helpers.TestClock.delete(clock.id).deleted is True
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.test_helpers.TestClock.retrieve(clock.id)
+    assert stripe.Customer.list().data == []
