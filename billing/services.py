@@ -611,6 +611,14 @@ def _cancel_at_period_end(*, organization, actor, cancel: bool, now) -> Organiza
                 else "The subscription is not set to end.",
                 code="cancel_unchanged",
             )
+        change = _pending_change(org)
+        if cancel and change is not None:
+            # No renewal is coming for it to apply at, and Stripe refuses to change the
+            # cancellation of a subscription that a schedule manages.
+            _pending_change_close(
+                change, status=PendingChange.Status.CANCELLED, actor=actor, now=now
+            )
+            _seats_at_renewal_write(org, None)
         updated = gateway.subscription_cancel_at_period_end(
             subscription_id=org.stripe_subscription_id,
             cancel=cancel,

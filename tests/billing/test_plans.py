@@ -1,6 +1,8 @@
 """SCENARIOS.md 16-17 and the tier moves: upgrade now, downgrade at renewal, cancel and
 resubscribe."""
 
+from datetime import timedelta
+
 import pytest
 
 from billing import services
@@ -105,3 +107,17 @@ def test_resubscribe_after_the_end_defaults_to_the_previous_plan(stripe_world, o
 def test_first_checkout_defaults_to_teams_monthly_for_the_seats_in_use(org, owner, member):
     defaults = checkout_defaults(organization=org)
     assert (defaults.tier, defaults.cycle, defaults.seats) == ("teams", "monthly", 2)
+
+
+def test_cancelling_the_subscription_withdraws_the_pending_change(stripe_world, org, owner):
+    org = stripe_world.subscribe(org, owner, seats=3)
+    change = services.cycle_change_schedule(organization=org, actor=owner, cycle="annual")
+    services.renewal_run(now=org.current_period_end - timedelta(hours=1))
+
+    services.subscription_cancel(organization=org, actor=owner)
+
+    change.refresh_from_db()
+    assert change.status == PendingChange.Status.CANCELLED
+    assert stripe_world.subscription(org)["schedule"] is None
+    org.refresh_from_db()
+    assert org.cancel_at_period_end is True
