@@ -1,5 +1,6 @@
-"""Fixtures for the emulator's own tests. The server fixtures come from the reusable
-plugin (imported here because `pytest_plugins` is reserved for the root conftest)."""
+"""Fixtures for the emulator's own tests. The server fixtures (`stripe_emulator`,
+`stripe_emulator_server`) come from `stripe_emulator.pytest_plugin`, which the root
+conftest registers for the whole suite."""
 
 from __future__ import annotations
 
@@ -14,11 +15,7 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_emulator.pytest_plugin import (  # noqa: F401  (fixtures)
-    EmulatorHandle,
-    stripe_emulator,
-    stripe_emulator_server,
-)
+from stripe_emulator.pytest_plugin import EmulatorHandle
 
 # 2026-01-01 00:00:00 UTC: January has 31 days, so the first monthly period is 2678400 s.
 JAN_1 = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
@@ -26,7 +23,7 @@ FEB_1 = int(dt.datetime(2026, 2, 1, tzinfo=dt.UTC).timestamp())
 
 
 @pytest.fixture
-def emu(stripe_emulator: EmulatorHandle) -> EmulatorHandle:  # noqa: F811
+def emu(stripe_emulator: EmulatorHandle) -> EmulatorHandle:
     return stripe_emulator
 
 
