@@ -470,14 +470,14 @@ def subscription_modify(call: Call) -> dict[str, Any]:
         default="allow_incomplete",
     )
     specs = specs_from_update(store, sub, params["items"]) if "items" in params else None
-    if specs is not None and sub["schedule"]:
-        # Stripe lets you edit a scheduled subscription, but the schedule would undo it at
-        # the next phase; seat billing must go through the schedule, so we refuse loudly.
+    if sub["schedule"] and {"cancel_at_period_end", "cancel_at"} & set(params):
+        # Stripe refuses cancellation changes on a scheduled subscription (the schedule's
+        # end_behavior owns them); item changes are allowed and handled below.
         raise StripeError.invalid(
             message=f"The subscription is managed by the subscription schedule "
             f"`{sub['schedule']}`, and updating any cancelation behavior directly is not "
             "allowed. Please update the schedule instead.",
-            param="items",
+            param="cancel_at_period_end" if "cancel_at_period_end" in params else "cancel_at",
         )
     if params.get("default_payment_method"):
         pm = store.get(
@@ -504,6 +504,8 @@ def subscription_modify(call: Call) -> dict[str, Any]:
             payment_behavior=payment_behavior,
             proration_date=params.get("proration_date"),
         )
+    if specs is not None and sub["schedule"]:
+        _schedule_follow_items(store, sub, now=now)
     if "default_payment_method" in params:
         sub["default_payment_method"] = params["default_payment_method"] or None
     if "description" in params:
@@ -534,6 +536,28 @@ def subscription_modify(call: Call) -> dict[str, Any]:
     update_metadata(sub, params.get("metadata"))
     billing.sub_update_event(store, sub, before=before)
     return respond(call, sub)
+
+
+def _schedule_follow_items(store: Store, sub: dict[str, Any], *, now: int) -> None:
+    """A direct item change on a scheduled subscription rewrites the schedule's current
+    phase; later phases still take effect at their boundaries, as in Stripe."""
+    schedule = store.find(sub["schedule"], kind="subscription_schedule")
+    phase = billing.schedule_current_phase(schedule, at=now) if schedule else None
+    if phase is None:
+        return
+    phase["items"] = [
+        {
+            "billing_thresholds": None,
+            "discounts": [],
+            "metadata": dict(item["metadata"]),
+            "plan": item["price"],
+            "price": item["price"],
+            "quantity": item["quantity"],
+            "tax_rates": [],
+        }
+        for item in billing.sub_items(store, sub)
+    ]
+    store.emit("subscription_schedule.updated", schedule)
 
 
 def _trial_end_now(store: Store, sub: dict[str, Any], *, now: int) -> None:

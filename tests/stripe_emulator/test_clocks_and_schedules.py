@@ -255,11 +255,34 @@ def test_schedule_phase_with_end_date_before_start_is_refused(emu, clock, custom
     assert len(stripe.SubscriptionSchedule.retrieve(schedule.id).phases) == 1
 
 
-def test_scheduled_subscription_refuses_direct_item_changes(emu, clock, customer, teams_monthly):
+def test_scheduled_subscription_refuses_cancellation_changes(emu, clock, customer, teams_monthly):
     sub = subscribe(customer, teams_monthly)
     stripe.SubscriptionSchedule.create(from_subscription=sub.id)
-    with pytest.raises(stripe.InvalidRequestError):
-        stripe.Subscription.modify(sub.id, items=[{"id": sub["items"].data[0].id, "quantity": 9}])
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe.Subscription.modify(sub.id, cancel_at_period_end=True)
+    assert caught.value.param == "cancel_at_period_end"
+    assert stripe.Subscription.retrieve(sub.id).cancel_at_period_end is False
+
+
+def test_direct_increase_on_scheduled_subscription_then_next_phase_wins(
+    emu, clock, customer, teams_monthly
+):
+    sub = subscribe(customer, teams_monthly, quantity=5)
+    schedule = stripe.SubscriptionSchedule.create(from_subscription=sub.id)
+    _next_phase(sub, schedule, price=teams_monthly, quantity=3, duration={"interval": "month"})
+    advance(clock, JAN_1 + (FEB_1 - JAN_1) // 2)
+    raised = stripe.Subscription.modify(
+        sub.id,
+        items=[{"id": sub["items"].data[0].id, "quantity": 7}],
+        proration_behavior="always_invoice",
+        expand=["latest_invoice"],
+    )
+    assert raised["items"].data[0].quantity == 7
+    assert raised.latest_invoice.amount_paid == 1800  # 2 seats for half of January
+    current = stripe.SubscriptionSchedule.retrieve(schedule.id).phases[0]
+    assert current["items"][0].quantity == 7
+    advance(clock, FEB_1 + HOUR)
+    assert stripe.Subscription.retrieve(sub.id)["items"].data[0].quantity == 3
 
 
 def test_preview_of_scheduled_subscription_bills_the_next_phase(
