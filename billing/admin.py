@@ -20,11 +20,12 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from billing import catalog, services
 from billing.gateway import StripeGatewayError
 from billing.models import Drift, PendingChange
-from billing.selectors import Status, subscription_status
+from billing.selectors import Status, subscription_status, subscription_summary
 from organizations.admin import OrganizationAdmin
 from organizations.models import Organization
 
@@ -125,6 +126,7 @@ class BillingOrganizationAdmin(OrganizationAdmin):
         *OrganizationAdmin.list_filter,
     ]
     readonly_fields = [
+        "billing_summary",
         *OrganizationAdmin.readonly_fields,
         "stripe_subscription_id",
         "subscription_status",
@@ -178,6 +180,28 @@ class BillingOrganizationAdmin(OrganizationAdmin):
     @admin.display(description="pending change", boolean=True, ordering="has_pending_change")
     def pending_change(self, obj: Organization) -> bool:
         return obj.has_pending_change
+
+    @admin.display(description="billing summary")
+    def billing_summary(self, obj: Organization) -> str:
+        # The change page only (a few queries); the list uses the annotations above.
+        if obj.pk is None:
+            return "-"
+        summary = subscription_summary(organization=obj)
+        change = summary.pending_change
+        amount = summary.next_invoice_amount
+        return format_html(
+            "{} · {} · {} purchased, {} used, {} at renewal · next invoice: {} · "
+            "pending change: {}",
+            summary.status_label,
+            summary.plan.name if summary.plan else "no plan",
+            summary.purchased,
+            summary.used,
+            summary.at_renewal,
+            f"${amount / 100:,.2f} on {summary.period_end:%Y-%m-%d} UTC"
+            if amount is not None and summary.period_end
+            else "none",
+            change.describe() if change else "none",
+        )
 
     # Actions.
 

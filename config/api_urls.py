@@ -6,17 +6,16 @@
 
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import ObtainAuthToken
 
 from billing.api import BillingSummaryView, EntitlementsView
 from config.api import NotFoundView
-from organizations.api import InvitationCreateView, MemberListView
+from organizations.api import AuthTokenView, InvitationCreateView, MemberListView
 from seats.api import UsageReportView
 
 org = "v1/orgs/<slug:slug>/"
 
 urlpatterns = [
-    path("v1/auth/token/", ObtainAuthToken.as_view(), name="api-token"),
+    path("v1/auth/token/", AuthTokenView.as_view(), name="api-token"),
     path(f"{org}billing/", BillingSummaryView.as_view(), name="api-billing"),
     path(f"{org}entitlements/", EntitlementsView.as_view(), name="api-entitlements"),
     path(f"{org}usage/", UsageReportView.as_view(), name="api-usage"),

@@ -15,12 +15,19 @@ from __future__ import annotations
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from organizations.exceptions import NotAllowed
@@ -53,6 +60,7 @@ _ERROR_TEXT = {
     403: "Signed in, but your role in this organization does not allow this.",
     404: "No such organization, or you are not a member of it.",
     415: "Send the body as `application/json`.",
+    429: "Too many attempts; wait for the seconds in `Retry-After`.",
 }
 
 
@@ -62,6 +70,30 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
         code: OpenApiResponse(response=ErrorSerializer, description=_ERROR_TEXT[code])
         for code in codes
     }
+
+
+# --- Tokens ---------------------------------------------------------------------------
+
+
+class TokenObtainThrottle(AnonRateThrottle):
+    # Password guessing: a person needs a token a few times, a script thousands. The
+    # cache is per process unless CACHES points at Redis, so this is a brake, not a wall.
+    rate = "10/min"
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="auth_token_obtain",
+        summary="Exchange a username and password for an API token",
+        description="Send `Authorization: Token <token>` on every other request.",
+        responses={
+            200: inline_serializer("IssuedToken", {"token": serializers.CharField()}),
+            **error_responses(400, 429),
+        },
+    )
+)
+class AuthTokenView(ObtainAuthToken):
+    throttle_classes = [TokenObtainThrottle]
 
 
 # --- Org-scoped base ------------------------------------------------------------------
@@ -137,7 +169,14 @@ class MemberListView(OrgAPIView, generics.ListAPIView):
 
 class InvitationCreateSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+    role = serializers.ChoiceField(
+        choices=Role.choices,
+        default=Role.MEMBER,
+        # DRF's default message echoes the input, however long it is.
+        error_messages={
+            "invalid_choice": f"Unknown role. Choose one of: {', '.join(Role.values)}."
+        },
+    )
 
 
 class InvitationSerializer(serializers.ModelSerializer):

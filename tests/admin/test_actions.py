@@ -169,3 +169,14 @@ def test_pending_change_apply_now_writes_the_schedule(staff_client, paying, owne
     assert shown == [("success", "Acme: scheduled, then waiting.")]
     change.refresh_from_db()
     assert change.scheduled_at is not None and change.stripe_schedule_id
+
+
+def test_change_page_shows_the_billing_summary(staff_client, paying, owner, stripe_world):
+    services.seats_decrease_schedule(
+        organization=paying, actor=owner, seats=2, now=stripe_world.now(paying)
+    )
+    page = staff_client.get(reverse(f"admin:{ORGS}_change", args=[paying.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Active · Teams monthly · 4 purchased, 1 used, 2 at renewal" in text
+    assert "next invoice: $36.00 on" in text and "pending change: 4 → 2 seats" in text

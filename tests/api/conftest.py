@@ -2,11 +2,20 @@
 app calls us). Session authentication has its own tests."""
 
 import pytest
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 # The Stripe emulator world from the billing tests, for subscribed organizations.
 from tests.billing.conftest import stripe_world  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    # Throttle counters live in the cache; each test starts with none.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

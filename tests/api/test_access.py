@@ -100,3 +100,16 @@ def test_token_is_issued_for_the_right_password_only(org, owner):
         "/api/v1/auth/token/", {"username": owner.username, "password": "nope"}
     )
     assert_error(wrong, 400, "invalid")
+
+
+def test_token_endpoint_slows_down_password_guessing(owner):
+    client = APIClient()
+    for _ in range(10):
+        guess = client.post("/api/v1/auth/token/", {"username": owner.username, "password": "x"})
+        assert guess.status_code == 400
+    error = assert_error(
+        client.post("/api/v1/auth/token/", {"username": owner.username, "password": "x"}),
+        429,
+        "throttled",
+    )
+    assert "throttled" in error["message"].lower()

@@ -123,3 +123,13 @@ def test_form_encoded_body_works_like_json(api, org, owner):
     response = invite(api(owner), org, {"email": "form@acme.test"}, format="multipart")
     assert response.status_code == 201
     assert Invitation.objects.get(email="form@acme.test").status == InvitationStatus.PENDING
+
+
+def test_unknown_role_message_lists_the_roles_without_echoing_the_input(api, org, owner):
+    error = assert_error(
+        invite(api(owner), org, {"email": "x@acme.test", "role": "r" * 100_000}), 400, "invalid"
+    )
+    assert error["fields"]["role"] == [
+        "Unknown role. Choose one of: owner, billing_manager, member."
+    ]
+    assert len(str(error)) < 500

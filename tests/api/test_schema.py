@@ -13,6 +13,7 @@ ORG_OPERATIONS = {
     ("/api/v1/orgs/{slug}/usage/", "get"): {"401", "403", "404"},
     ("/api/v1/orgs/{slug}/members/", "get"): {"401", "404"},
     ("/api/v1/orgs/{slug}/invitations/", "post"): {"400", "401", "403", "404", "415"},
+    ("/api/v1/auth/token/", "post"): {"400", "429"},
 }
 
 
