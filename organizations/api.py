@@ -12,9 +12,6 @@ that could read it could accept on the invitee's behalf.
 
 from __future__ import annotations
 
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
-from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -30,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from organizations.emails import invitation_email_send
 from organizations.exceptions import NotAllowed
 from organizations.models import Invitation, Membership, Organization, Role
 from organizations.selectors import membership_can_manage_billing, organization_get_for_member
@@ -181,22 +179,19 @@ class InvitationCreateSerializer(serializers.Serializer):
 
 class InvitationSerializer(serializers.ModelSerializer):
     invited_by = serializers.EmailField(source="invited_by.email", allow_null=True)
+    email_sent = serializers.SerializerMethodField(
+        help_text="False when the mail server refused: the invitation stands; resend it."
+    )
 
     class Meta:
         model = Invitation
-        fields = ["id", "email", "role", "status", "created_at", "expires_at", "invited_by"]
+        fields = [
+            "id", "email", "role", "status", "created_at", "expires_at", "invited_by",
+            "email_sent",
+        ]
 
-
-def _invitation_email_send(request: Request, *, invitation: Invitation, token: str) -> None:
-    # Same email as the members page sends; the raw token exists only now.
-    url = request.build_absolute_uri(reverse("invitation-accept", args=[token]))
-    context = {"invitation": invitation, "url": url, "inviter": request.user}
-    send_mail(
-        subject=f"You're invited to join {invitation.organization.name} on Seatwise",
-        message=render_to_string("emails/invitation.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+    def get_email_sent(self, invitation) -> bool | None:
+        return self.context.get("email_sent")
 
 
 class InvitationCreateView(OrgAPIView):
@@ -225,5 +220,8 @@ class InvitationCreateView(OrgAPIView):
             role=serializer.validated_data["role"],
             actor=request.user,
         )
-        _invitation_email_send(request, invitation=invitation, token=token)
-        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+        # A refused email leaves the invitation standing (it can be resent); the answer
+        # says so rather than failing.
+        emailed = invitation_email_send(request=request, invitation=invitation, token=token)
+        data = InvitationSerializer(invitation, context={"email_sent": emailed}).data
+        return Response(data, status=status.HTTP_201_CREATED)

@@ -15,15 +15,14 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from organizations.emails import invitation_email_send
 from organizations.exceptions import InvitationInvalid, NotAllowed
 from organizations.forms import InviteForm, OrganizationCreateForm, RoleForm, SignupForm
 from organizations.models import (
@@ -263,19 +262,6 @@ def members(request, organization, membership) -> HttpResponse:
     return _members_page(request, organization, membership)
 
 
-def _invitation_email_send(request: HttpRequest, *, invitation: Invitation, token: str) -> None:
-    """The raw token exists only now (the database keeps its hash), so the email goes
-    out right after the service returns."""
-    url = request.build_absolute_uri(reverse("invitation-accept", args=[token]))
-    context = {"invitation": invitation, "url": url, "inviter": request.user}
-    send_mail(
-        subject=f"You're invited to join {invitation.organization.name} on Seatwise",
-        message=render_to_string("emails/invitation.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
-
-
 @org_view()
 @require_POST
 def invite(request, organization, membership) -> HttpResponse:
@@ -300,9 +286,21 @@ def invite(request, organization, membership) -> HttpResponse:
             seat_refusal=isinstance(exc, SeatLimitReached),
             status=400,
         )
-    _invitation_email_send(request, invitation=invitation, token=token)
-    messages.success(request, f"Invitation sent to {invitation.email}.")
+    _invitation_sent_message(request, invitation=invitation, token=token, again=False)
     return redirect("members", slug=organization.slug)
+
+
+def _invitation_sent_message(request, *, invitation: Invitation, token: str, again: bool):
+    if invitation_email_send(request=request, invitation=invitation, token=token):
+        messages.success(
+            request, f"Invitation sent {'again ' if again else ''}to {invitation.email}."
+        )
+    else:
+        messages.warning(
+            request,
+            f"The invitation to {invitation.email} is saved, but the email could not be "
+            "sent. Try Resend in a moment.",
+        )
 
 
 def _org_invitation(organization: Organization, invitation_id: int) -> Invitation:
@@ -318,8 +316,7 @@ def invitation_resend_view(request, organization, membership, invitation_id: int
     except (ValidationError, NotAllowed) as exc:
         messages.error(request, refusal_text(exc))
     else:
-        _invitation_email_send(request, invitation=invitation, token=token)
-        messages.success(request, f"Invitation sent again to {invitation.email}.")
+        _invitation_sent_message(request, invitation=invitation, token=token, again=True)
     return redirect("members", slug=organization.slug)
 
 

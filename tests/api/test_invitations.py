@@ -18,7 +18,17 @@ def test_owner_invites_and_the_token_goes_only_into_the_email(api, org, owner):
     response = invite(api(owner), org, {"email": " New@Acme.TEST ", "role": "billing_manager"})
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"id", "email", "role", "status", "created_at", "expires_at", "invited_by"}
+    assert set(body) == {
+        "id",
+        "email",
+        "role",
+        "status",
+        "created_at",
+        "expires_at",
+        "invited_by",
+        "email_sent",
+    }
+    assert body["email_sent"] is True
     assert (body["email"], body["role"], body["status"], body["invited_by"]) == (
         "new@acme.test",
         "billing_manager",
