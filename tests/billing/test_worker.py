@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_until(predicate, *, timeout: float = 30.0, what: str = "condition"):
+def wait_until(predicate, *, timeout: float = 60.0, what: str = "condition"):
     """Wait for another process's effect; fails the test with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
@@ -44,8 +44,9 @@ def wait_until(predicate, *, timeout: float = 30.0, what: str = "condition"):
 
 
 @pytest.fixture
-def worker(stripe_emulator):
+def worker(stripe_emulator, tmp_path):
     queue = f"seatwise-test-{uuid.uuid4().hex[:8]}"
+    nodename = f"{queue}@localhost"
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -57,47 +58,37 @@ def worker(stripe_emulator):
         "STRIPE_API_HOST": stripe_emulator.url,
         "REDIS_URL": settings.REDIS_URL,
     }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            queue,
-            "--pool=threads",
-            "--concurrency=2",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     saved = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_default_queue = queue
-    try:
-        wait_until(
-            lambda: process.poll() is not None or celery_app.control.ping(timeout=0.5),
-            timeout=60,
-            what="the worker to start",
-        )
-        assert process.poll() is None, process.stdout.read()
-        yield process
-    finally:
-        celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = saved
-        process.terminate()
+    with open(tmp_path / "worker.log", "w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
+             "-n", nodename, "--pool=threads", "--concurrency=2", "--without-heartbeat",
+             "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        celery_app.conf.task_always_eager = False
+        celery_app.conf.task_default_queue = queue
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            # Ping this worker by name: other runs may have workers on the same Redis.
+            wait_until(
+                lambda: (
+                    process.poll() is not None
+                    or celery_app.control.ping(destination=[nodename], timeout=0.5)
+                ),
+                timeout=90,
+                what="the worker to start",
+            )
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"the worker exited:\n{log.read()}")
+            yield process
+        finally:
+            celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = saved
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def test_worker_processes_webhooks_and_the_renewal_job(worker, stripe_world, org, owner, member):
