@@ -7,6 +7,7 @@ import pytest
 import stripe
 
 from billing import services
+from billing.gateway import PaymentDeclined
 from billing.models import PendingChange
 from billing.selectors import cycle_change_comparison, subscription_summary
 from billing.services import BillingRefused
@@ -73,7 +74,7 @@ def test_seat_increase_with_a_declined_card_changes_nothing(stripe_world, org, o
     stripe.Subscription.modify(org.stripe_subscription_id, default_payment_method=declining.id)
     invoices_before = len(stripe_world.invoices(org))
 
-    with pytest.raises(services.gateway.PaymentDeclined) as refused:
+    with pytest.raises(PaymentDeclined) as refused:
         services.seats_change(
             organization=org, actor=owner, seats=5, now=org.current_period_start + timedelta(days=3)
         )

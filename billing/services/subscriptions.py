@@ -1,28 +1,13 @@
-"""Billing writes: checkout, seat and plan changes, pending changes, the renewal job's
-steps, Stripe sync and reconciliation.
-
-Rules kept here:
-- Only owners and billing managers act on billing; every service checks the actor.
-- Every service locks the organization row before it counts seats, so two billing
-  managers, or a join racing a decrease, are serialised.
-- Stripe is the truth for what is billed. The organization's mirror fields (tier,
-  cycle, purchased seats, period, status) are written only by ``subscription_sync``,
-  which reads the subscription back from Stripe and stores it through dj-stripe.
-- Increases and upgrades apply now, prorated and invoiced (``always_invoice``).
-  Decreases, cycle switches and downgrades become one ``PendingChange`` that the
-  renewal job writes into a subscription schedule before the period ends.
-- Stripe writes carry idempotency keys derived from absolute targets or from the
-  pending change's id and revision, so replays never apply anything twice.
-"""
+"""Customer-facing operations: checkout, seat / cycle / plan changes, cancel, the
+pending change they merge into, and the sync that mirrors Stripe onto the organization."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from djstripe.models import Customer as StripeCustomer
@@ -30,107 +15,31 @@ from djstripe.models import Invoice as StripeInvoice
 from djstripe.models import Subscription as StripeSubscription
 
 from billing import catalog, gateway
-from billing.catalog import Cycle, Plan, UnknownPlan
-from billing.models import Drift, PendingChange
+from billing.catalog import Cycle, Plan
+from billing.models import PendingChange
+from billing.services.common import (
+    ACTIVE_STATUSES,
+    BillingRefused,
+    _int,
+    _lock,
+    _obj_id,
+    _pending_change,
+    _seats_word,
+    _tier_limit_check,
+    billing_authorize,
+    plan_resolve,
+    seats_validate,
+)
 from billing.stripe_data import (
     SeatItem,
-    subscription_schedule_id,
     subscription_seat_item,
     to_datetime,
     to_timestamp,
 )
-from organizations.exceptions import NotAllowed
-from organizations.models import Membership, Organization, Role
+from organizations.models import Organization
 from seats.selectors import seat_summary
 
 logger = logging.getLogger(__name__)
-
-# Far above any real team, far below anything that overflows Stripe or PostgreSQL.
-MAX_SEATS = 10_000
-ACTIVE_STATUSES = {"active", "trialing", "past_due", "incomplete", "unpaid"}
-
-
-class BillingRefused(ValidationError):
-    """A billing request we will not carry out; the message tells the user why and what
-    to do instead."""
-
-    def __init__(self, message: str, code: str = "billing_refused"):
-        super().__init__(message, code=code)
-
-
-# --- Shared checks ---------------------------------------------------------------------
-
-
-def billing_authorize(*, organization: Organization, actor) -> None:
-    """Owners and billing managers manage billing; staff act through the admin."""
-    if getattr(actor, "is_staff", False):
-        return
-    allowed = Membership.objects.filter(
-        organization=organization,
-        user=actor,
-        role__in=[Role.OWNER, Role.BILLING_MANAGER],
-    ).exists()
-    if not allowed:
-        raise NotAllowed("Only owners and billing managers can manage billing.")
-
-
-def seats_validate(*, seats) -> int:
-    """A seat count from any caller: a whole number from 1 to MAX_SEATS."""
-    if isinstance(seats, bool):
-        raise BillingRefused("Enter the number of seats as a whole number.", code="seats_invalid")
-    if isinstance(seats, str):
-        seats = seats.strip()
-        if not seats.isdigit():
-            raise BillingRefused(
-                "Enter the number of seats as a whole number.", code="seats_invalid"
-            )
-        seats = int(seats)
-    if not isinstance(seats, int):
-        raise BillingRefused("Enter the number of seats as a whole number.", code="seats_invalid")
-    if seats < 1:
-        raise BillingRefused("A subscription needs at least 1 seat.", code="seats_invalid")
-    if seats > MAX_SEATS:
-        raise BillingRefused(
-            f"{seats:,} seats is more than we can sell online; the most is {MAX_SEATS:,}. "
-            "Contact us for a larger plan.",
-            code="seats_invalid",
-        )
-    return seats
-
-
-def plan_resolve(*, tier: str, cycle: str) -> Plan:
-    try:
-        return catalog.plan_get(tier=tier, cycle=cycle)
-    except UnknownPlan:
-        tiers = ", ".join(catalog.tier_names().values())
-        raise BillingRefused(
-            f"Unknown plan {tier!r} / {cycle!r}. Choose {tiers}, billed monthly or annually.",
-            code="plan_unknown",
-        ) from None
-
-
-def _tier_limit_check(*, plan: Plan, seats: int) -> None:
-    if plan.max_seats is not None and seats > plan.max_seats:
-        raise BillingRefused(
-            f"{plan.tier_name} allows up to {plan.max_seats} seats. Choose fewer seats or a "
-            "larger plan.",
-            code="tier_limit",
-        )
-
-
-def _lock(organization: Organization) -> Organization:
-    return Organization.objects.select_for_update().get(pk=organization.pk)
-
-
-def _seats_word(n: int) -> str:
-    return f"{n} seat" if n == 1 else f"{n} seats"
-
-
-def _pending_change(organization: Organization) -> PendingChange | None:
-    return PendingChange.objects.filter(
-        organization=organization, status=PendingChange.Status.PENDING
-    ).first()
-
 
 # --- Customer and checkout ---------------------------------------------------------------
 
@@ -230,17 +139,6 @@ def checkout_session_complete(*, session_id: str) -> Organization | None:
         org.stripe_subscription_id = subscription_id
         org.save(update_fields=["stripe_subscription_id"])
     return subscription_sync(organization=org)
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _obj_id(value) -> str | None:
-    return value.get("id") if isinstance(value, dict) else value
 
 
 # --- Sync from Stripe ----------------------------------------------------------------
@@ -765,268 +663,6 @@ def pending_change_cancel(
     return change
 
 
-# --- The renewal job's steps -----------------------------------------------------------
-
-
-def pending_change_schedule(*, change_id: int, now: datetime | None = None) -> str:
-    """Write a due change into a Stripe subscription schedule before the renewal.
-
-    Claims the row with ``skip_locked`` so two workers never work on one change. The
-    Stripe calls are idempotent (keys from the change's id and revision), so a worker
-    killed after Stripe answered but before the commit is replayed safely by the next
-    run. Returns what it did: "scheduled", "skipped", "missed" or "nothing".
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        change = (
-            PendingChange.objects.select_for_update(skip_locked=True)
-            .filter(pk=change_id, status=PendingChange.Status.PENDING, scheduled_at__isnull=True)
-            .first()
-        )
-        if change is None:
-            return "skipped"
-        subscription = gateway.subscription_retrieve(change.stripe_subscription_id)
-        item = subscription_seat_item(subscription)
-        if subscription.get("status") == "canceled" or item is None:
-            _pending_change_fail(change, now=now, error="The subscription has ended.")
-            return "failed"
-        if item.period_end and item.period_end > change.effective_at:
-            # Stripe renewed without the change: apply it at the next renewal instead.
-            _pending_change_missed(change, item=item, now=now)
-            return "missed"
-        schedule_id = subscription_schedule_id(subscription)
-        if not schedule_id:
-            schedule = gateway.schedule_create_from_subscription(
-                subscription_id=subscription["id"],
-                idempotency_key=f"pc-{change.pk}-schedule",
-            )
-            schedule_id = schedule["id"]
-        else:
-            schedule = gateway.schedule_retrieve(schedule_id)
-        target = catalog.plan_get(tier=change.target_tier, cycle=change.target_cycle)
-        phases = [
-            {
-                "items": [{"price": item.price_id, "quantity": item.quantity}],
-                "start_date": schedule["phases"][0]["start_date"],
-                "end_date": to_timestamp(item.period_end),
-                "proration_behavior": "none",
-            },
-            {
-                "items": [{"price": target.price_id, "quantity": change.target_quantity}],
-                "duration": {"interval": target.interval, "interval_count": 1},
-                "proration_behavior": "none",
-            },
-        ]
-        gateway.schedule_set_phases(
-            schedule_id=schedule_id,
-            phases=phases,
-            idempotency_key=f"pc-{change.pk}-r{change.revision}-phases",
-        )
-        change.stripe_schedule_id = schedule_id
-        change.scheduled_at = now
-        change.attempts += 1
-        change.last_error = ""
-        change.updated_at = now
-        change.save()
-    return "scheduled"
-
-
-def pending_change_confirm(*, change_id: int, now: datetime | None = None) -> str:
-    """After the renewal, check Stripe billed the change, release the schedule, sync.
-
-    Returns "applied", "waiting" (Stripe has not renewed yet), "missed" or "skipped".
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        change = (
-            PendingChange.objects.select_for_update(skip_locked=True)
-            .filter(pk=change_id, status=PendingChange.Status.PENDING)
-            .select_related("organization")
-            .first()
-        )
-        if change is None:
-            return "skipped"
-        subscription = gateway.subscription_retrieve(change.stripe_subscription_id)
-        item = subscription_seat_item(subscription)
-        if item is None or not item.period_end or item.period_end <= change.effective_at:
-            return "waiting"
-        target = catalog.plan_get(tier=change.target_tier, cycle=change.target_cycle)
-        if item.price_id != target.price_id or item.quantity != change.target_quantity:
-            _pending_change_missed(change, item=item, now=now)
-            return "missed"
-        if change.stripe_schedule_id:
-            _schedule_release_quietly(change, reason="applied")
-        _pending_change_close(change, status=PendingChange.Status.APPLIED, actor=None, now=now)
-        organization = change.organization
-    subscription_sync(organization=organization, now=now)
-    return "applied"
-
-
-def _pending_change_missed(change: PendingChange, *, item: SeatItem, now: datetime) -> None:
-    """The renewal went by without the change: carry it to the next one, flag staff."""
-    logger.warning("pending change %s missed its renewal; moved to the next", change.pk)
-    if change.stripe_schedule_id:
-        _schedule_release_quietly(change, reason=f"missed-{change.revision}")
-    change.missed_window = True
-    change.effective_at = item.period_end
-    change.from_quantity = item.quantity
-    change.from_tier = item.plan.tier
-    change.from_cycle = item.plan.cycle
-    change.stripe_schedule_id = ""
-    change.scheduled_at = None
-    change.revision += 1
-    change.updated_at = now
-    change.save()
-
-
-def _pending_change_fail(change: PendingChange, *, now: datetime, error: str) -> None:
-    change.status = PendingChange.Status.FAILED
-    change.last_error = error
-    change.updated_at = now
-    change.save()
-    Organization.objects.filter(pk=change.organization_id).update(seats_at_renewal=None)
-
-
-def pending_change_record_error(*, change_id: int, error: str, now: datetime | None = None) -> None:
-    """Note a transient failure on the change so staff can see retries happening."""
-    now = now or timezone.now()
-    PendingChange.objects.filter(pk=change_id).update(last_error=error[:500], updated_at=now)
-
-
-def renewal_run(*, now: datetime | None = None) -> dict[str, int]:
-    """One pass of the renewal job: schedule what is due, confirm what has renewed."""
-    from billing.selectors import pending_changes_due, pending_changes_to_confirm
-
-    now = now or timezone.now()
-    outcome: dict[str, int] = {}
-    for change_id in pending_changes_due(now=now):
-        result = pending_change_schedule(change_id=change_id, now=now)
-        outcome[result] = outcome.get(result, 0) + 1
-    for change_id in pending_changes_to_confirm(now=now):
-        result = pending_change_confirm(change_id=change_id, now=now)
-        outcome[result] = outcome.get(result, 0) + 1
-    return outcome
-
-
-def renew_now(*, organization: Organization, actor, now: datetime | None = None) -> dict:
-    """Demo and staff tool: run the organization's renewal by advancing its test clock.
-
-    Writes any pending change into the schedule, moves the Stripe test clock just past
-    the period end, then confirms the change and syncs, exactly as the beat job would.
-    """
-    customer = StripeCustomer.objects.filter(subscriber=organization, livemode=False).first()
-    clock_id = _obj_id((customer.stripe_data or {}).get("test_clock")) if customer else None
-    if not clock_id or not organization.current_period_end:
-        raise BillingRefused(
-            "Only a test-mode subscription with a test clock can be renewed on demand.",
-            code="no_test_clock",
-        )
-    clock = gateway.test_clock_retrieve(clock_id)
-    clock_now = to_datetime(clock["frozen_time"])
-    change = _pending_change(organization)
-    if change is not None:
-        pending_change_schedule(change_id=change.pk, now=clock_now)
-    target = organization.current_period_end + timedelta(minutes=5)
-    gateway.test_clock_advance(clock_id=clock_id, frozen_time=to_timestamp(target))
-    result = {"clock": target.isoformat()}
-    if change is not None:
-        result["change"] = pending_change_confirm(change_id=change.pk, now=target)
-    subscription_sync(organization=organization, now=now)
-    return result
-
-
-# --- Reconciliation ---------------------------------------------------------------------
-
-
-def reconcile_organization(*, organization: Organization, now: datetime | None = None) -> list:
-    """Compare used seats, the app's purchased seats, Stripe's quantity and the next
-    schedule phase; open a Drift for each disagreement and close the ones now gone."""
-    now = now or timezone.now()
-    if not organization.stripe_subscription_id:
-        return []
-    subscription = gateway.subscription_retrieve(organization.stripe_subscription_id)
-    item = subscription_seat_item(subscription)
-    stripe_quantity = item.quantity if item and subscription.get("status") != "canceled" else 0
-    summary = seat_summary(organization=organization, now=now)
-    change = _pending_change(organization)
-    next_quantity = None
-    schedule_id = subscription_schedule_id(subscription)
-    if schedule_id:
-        schedule = gateway.schedule_retrieve(schedule_id)
-        phases = schedule.get("phases") or []
-        if len(phases) > 1:
-            next_quantity = int(phases[-1]["items"][0].get("quantity") or 0)
-    found: dict[str, str] = {}
-    if summary.used > stripe_quantity and subscription.get("status") in ACTIVE_STATUSES:
-        found[Drift.Kind.OVER_USED] = (
-            f"{summary.used} seats used, {stripe_quantity} paid at Stripe."
-        )
-    if (organization.seats_purchased or 0) != stripe_quantity:
-        found[Drift.Kind.PURCHASED_MISMATCH] = (
-            f"App says {organization.seats_purchased}, Stripe says {stripe_quantity}."
-        )
-    if (
-        change is not None
-        and change.scheduled_at
-        and next_quantity is not None
-        and (next_quantity != change.target_quantity)
-    ):
-        found[Drift.Kind.RENEWAL_MISMATCH] = (
-            f"Change wants {change.target_quantity}, schedule has {next_quantity}."
-        )
-    if summary.at_renewal < summary.members:
-        found[Drift.Kind.RENEWAL_BELOW_USED] = (
-            f"{summary.members} members but {summary.at_renewal} seats at renewal."
-        )
-    drifts = []
-    with transaction.atomic():
-        open_drifts = {
-            d.kind: d
-            for d in Drift.objects.select_for_update().filter(
-                organization=organization, resolved_at__isnull=True
-            )
-        }
-        for kind, detail in found.items():
-            drift = open_drifts.pop(kind, None) or Drift(
-                organization=organization, kind=kind, detected_at=now
-            )
-            drift.used = summary.used
-            drift.app_purchased = organization.seats_purchased
-            drift.stripe_quantity = stripe_quantity
-            drift.schedule_next_quantity = next_quantity
-            drift.detail = detail
-            drift.save()
-            drifts.append(drift)
-        for stale in open_drifts.values():
-            stale.resolved_at = now
-            stale.resolution = "No longer detected."
-            stale.save()
-    return drifts
-
-
-def drift_repair(*, drift: Drift, actor, now: datetime | None = None) -> str:
-    """Staff's repair: re-read Stripe (it is the truth for what is billed) and rewrite the
-    pending change's schedule; seat overuse needs a person and is only re-checked."""
-    now = now or timezone.now()
-    organization = drift.organization
-    subscription_sync(organization=organization, now=now)
-    if drift.kind == Drift.Kind.RENEWAL_MISMATCH:
-        change = _pending_change(organization)
-        if change is not None:
-            with transaction.atomic():
-                PendingChange.objects.filter(pk=change.pk).update(
-                    scheduled_at=None, revision=change.revision + 1, updated_at=now
-                )
-            pending_change_schedule(change_id=change.pk, now=now)
-    organization.refresh_from_db()
-    reconcile_organization(organization=organization, now=now)
-    drift.refresh_from_db()
-    if drift.resolved_at is None:
-        return "Still drifting after a resync: " + drift.detail
-    Drift.objects.filter(pk=drift.pk).update(resolved_by=actor, resolution="Repaired by staff.")
-    return "Repaired."
-
-
 def invoices_sync(*, organization: Organization) -> int:
     """Mirror the customer's recent invoices into dj-stripe (for the invoice list)."""
     customer = StripeCustomer.objects.filter(subscriber=organization, livemode=False).first()
@@ -1036,86 +672,3 @@ def invoices_sync(*, organization: Organization) -> int:
     for invoice in invoices:
         gateway.djstripe_sync(StripeInvoice, invoice)
     return len(invoices)
-
-
-# --- Setup: catalog and webhook endpoint ------------------------------------------------
-
-
-def billing_catalog_ensure() -> list[Plan]:
-    """Make sure Stripe has every catalog price (by lookup_key) at the catalog's amount.
-
-    Creates what is missing (test mode and the emulator); an existing price with another
-    amount is a configuration error, because invoices would not match what pages show.
-    """
-    from django.core.exceptions import ImproperlyConfigured
-
-    catalog.clear_price_cache()
-    products: dict[str, str] = {}
-    for plan in catalog.plans():
-        price_id = plan.configured_price_id or gateway.price_id_for_lookup_key(plan.lookup_key)
-        if price_id:
-            price = gateway.price_retrieve(price_id)
-            if int(price["unit_amount"]) != plan.unit_amount:
-                raise ImproperlyConfigured(
-                    f"Stripe price {price_id} ({plan.name}) is {price['unit_amount']} cents; "
-                    f"the catalog says {plan.unit_amount}."
-                )
-            continue
-        if plan.tier not in products:
-            products[plan.tier] = gateway.product_create(
-                name=f"Seatwise {plan.tier_name}", idempotency_key=f"catalog-product-{plan.tier}"
-            )["id"]
-        gateway.price_create(
-            product_id=products[plan.tier],
-            unit_amount=plan.unit_amount,
-            interval=plan.interval,
-            lookup_key=plan.lookup_key,
-            idempotency_key=f"catalog-price-{plan.lookup_key}-{plan.unit_amount}",
-        )
-    catalog.clear_price_cache()
-    return catalog.plans()
-
-
-def webhook_endpoint_ensure(*, base_url: str):
-    """The Stripe webhook endpoint for this site, created once; dj-stripe keeps its secret."""
-    from uuid import uuid4
-
-    from django.urls import reverse
-    from djstripe.models import WebhookEndpoint
-
-    from billing.receivers import CHECKOUT_EVENTS, RENEWAL_EVENTS, SYNC_EVENTS
-
-    base_url = base_url.rstrip("/")
-    existing = WebhookEndpoint.objects.filter(url__startswith=base_url + "/").first()
-    if existing is not None:
-        return existing
-    uuid = uuid4()
-    url = base_url + reverse("stripe-webhook", kwargs={"uuid": uuid})
-    data = gateway.webhook_endpoint_create(
-        url=url,
-        events=sorted(set(SYNC_EVENTS + RENEWAL_EVENTS + CHECKOUT_EVENTS)),
-        metadata={"djstripe_uuid": str(uuid)},
-    )
-    return gateway.djstripe_sync(WebhookEndpoint, data)
-
-
-def trial_extend(
-    *, organization: Organization, actor, days: int, now: datetime | None = None
-) -> Organization:
-    """Staff: give an organization on trial more days (from now if it already ended)."""
-    now = now or timezone.now()
-    if not getattr(actor, "is_staff", False):
-        raise NotAllowed("Only staff can extend a trial.")
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
-        raise BillingRefused("Extend a trial by 1 to 365 days.", code="trial_days_invalid")
-    with transaction.atomic():
-        org = _lock(organization)
-        if org.subscription_status in ACTIVE_STATUSES:
-            raise BillingRefused(
-                "This organization has a subscription; there is no trial to extend.",
-                code="not_on_trial",
-            )
-        start = max(org.trial_ends_at or now, now)
-        org.trial_ends_at = start + timedelta(days=days)
-        org.save(update_fields=["trial_ends_at"])
-    return org
