@@ -33,6 +33,7 @@ from billing.services import (
     cycle_change_schedule,
     pending_change_cancel,
     plan_change,
+    plan_change_preview,
     seat_change_preview,
     seats_change,
     subscription_cancel,
@@ -224,27 +225,23 @@ def cycle_confirm(request, organization, membership) -> HttpResponse:
 @require_POST
 def plan_preview(request, organization, membership) -> HttpResponse:
     form = PlanForm(request.POST)
-    summary = subscription_summary(organization=organization)
-    if not form.is_valid() or summary.plan is None:
-        messages.error(request, "Choose a plan for a subscribed organization.")
+    if not form.is_valid():
+        messages.error(request, "Choose a plan.")
         return _to_subscription(organization)
     tier = form.cleaned_data["tier"]
-    upgrade = catalog.tier_rank(tier) > catalog.tier_rank(summary.plan.tier)
-    # An upgrade keeps today's cycle and seats; a downgrade waits for the renewal's.
-    cycle = summary.plan.cycle if upgrade else summary.next_plan.cycle
-    target = catalog.plan_get(tier=tier, cycle=cycle)
-    seats = summary.purchased if upgrade else summary.at_renewal
+    try:
+        preview = plan_change_preview(organization=organization, actor=request.user, tier=tier)
+    except REFUSALS as exc:
+        messages.error(request, refusal_text(exc))
+        return _to_subscription(organization)
     return render(
         request,
         "billing/plan_confirm.html",
         {
             **org_nav(organization=organization, membership=membership, tab="billing"),
-            "summary": summary,
+            "summary": subscription_summary(organization=organization),
             "tier": tier,
-            "upgrade": upgrade,
-            "target": target,
-            "target_amount": target.amount_for(seats),
-            "target_seats": seats,
+            "preview": preview,
         },
     )
 

@@ -38,6 +38,7 @@ from billing.services.renewal import (
 )
 from billing.services.setup import billing_catalog_ensure, trial_extend, webhook_endpoint_ensure
 from billing.services.subscriptions import (
+    PlanPreview,
     SeatPreview,
     billing_customer_ensure,
     checkout_session_complete,
@@ -46,6 +47,7 @@ from billing.services.subscriptions import (
     invoices_sync,
     pending_change_cancel,
     plan_change,
+    plan_change_preview,
     plan_downgrade_schedule,
     plan_upgrade,
     seat_change_preview,
@@ -61,6 +63,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "MAX_SEATS",
     "BillingRefused",
+    "PlanPreview",
     "SeatPreview",
     "billing_authorize",
     "billing_catalog_ensure",
@@ -75,6 +78,7 @@ __all__ = [
     "pending_change_record_error",
     "pending_change_schedule",
     "plan_change",
+    "plan_change_preview",
     "plan_downgrade_schedule",
     "plan_resolve",
     "plan_upgrade",

@@ -419,6 +419,82 @@ def plan_change(*, organization: Organization, actor, tier: str, now: datetime |
     return plan_downgrade_schedule(organization=organization, actor=actor, tier=tier, now=now)
 
 
+@dataclass(frozen=True)
+class PlanPreview:
+    """What a tier move would do, for the confirmation page."""
+
+    upgrade: bool  # True: applies now, prorated; False: at renewal
+    target: Plan
+    seats: int
+    amount_due: int  # cents charged now (0 for a downgrade)
+    renewal_amount: int  # cents per interval from the next renewal
+    effective_at: datetime | None  # None: now
+
+
+def plan_change_preview(
+    *, organization: Organization, actor, tier: str, now: datetime | None = None
+) -> PlanPreview:
+    """The figures for a tier move, checking the same rules the move itself will."""
+    now = now or timezone.now()
+    billing_authorize(organization=organization, actor=actor)
+    if tier not in catalog.tier_names():
+        raise BillingRefused(
+            f"Unknown plan {tier!r}. Choose {', '.join(catalog.tier_names().values())}.",
+            code="plan_unknown",
+        )
+    subscription, item = _subscribed_seat_item(organization)
+    change = _pending_change(organization)
+    if catalog.tier_rank(tier) > catalog.tier_rank(item.plan.tier):
+        target = plan_resolve(tier=tier, cycle=item.plan.cycle)
+        _tier_limit_check(plan=target, seats=item.quantity)
+        invoice = gateway.invoice_preview(
+            customer_id=_obj_id(subscription["customer"]),
+            subscription_id=subscription["id"],
+            item_id=item.item_id,
+            price_id=target.price_id,
+            quantity=item.quantity,
+            proration_date=to_timestamp(now),
+        )
+        seats = change.target_quantity if change else item.quantity
+        return PlanPreview(
+            upgrade=True,
+            target=target,
+            seats=item.quantity,
+            amount_due=_proration_total(invoice),
+            renewal_amount=plan_resolve(
+                tier=tier, cycle=change.target_cycle if change else item.plan.cycle
+            ).amount_for(seats),
+            effective_at=None,
+        )
+    if tier == item.plan.tier:
+        raise BillingRefused(f"You are already on {item.plan.tier_name}.", code="same_plan")
+    target = plan_resolve(tier=tier, cycle=change.target_cycle if change else item.plan.cycle)
+    used = seat_summary(organization=organization, now=now).used
+    _downgrade_fits(plan=target, used=used)
+    seats = change.target_quantity if change else item.quantity
+    if target.max_seats is not None:
+        seats = min(seats, target.max_seats)
+    return PlanPreview(
+        upgrade=False,
+        target=target,
+        seats=seats,
+        amount_due=0,
+        renewal_amount=target.amount_for(seats),
+        effective_at=item.period_end,
+    )
+
+
+def _downgrade_fits(*, plan: Plan, used: int) -> None:
+    if plan.max_seats is not None and used > plan.max_seats:
+        excess = used - plan.max_seats
+        raise BillingRefused(
+            f"You are using {used} seats; {plan.tier_name} allows up to "
+            f"{plan.max_seats}. Remove {excess} {'member' if excess == 1 else 'members'} "
+            "or invitations to continue.",
+            code="downgrade_over_limit",
+        )
+
+
 def plan_upgrade(*, organization: Organization, actor, tier: str, now: datetime | None = None):
     now = now or timezone.now()
     billing_authorize(organization=organization, actor=actor)
@@ -462,15 +538,7 @@ def plan_downgrade_schedule(
         if change is not None:
             cycle = change.target_cycle
         plan = plan_resolve(tier=tier, cycle=cycle)
-        used = seat_summary(organization=org, now=now).used
-        if plan.max_seats is not None and used > plan.max_seats:
-            excess = used - plan.max_seats
-            raise BillingRefused(
-                f"You are using {used} seats; {plan.tier_name} allows up to "
-                f"{plan.max_seats}. Remove {excess} {'member' if excess == 1 else 'members'} "
-                "or invitations to continue.",
-                code="downgrade_over_limit",
-            )
+        _downgrade_fits(plan=plan, used=seat_summary(organization=org, now=now).used)
         target_quantity = change.target_quantity if change else org.seats_purchased
         if plan.max_seats is not None:
             target_quantity = min(target_quantity, plan.max_seats)

@@ -32,6 +32,9 @@ def test_downgrade_refused_when_usage_exceeds_the_smaller_tier(
         "You are using 5 seats; Teams allows up to 3. Remove 2 members or invitations to continue."
     )
     assert not PendingChange.objects.filter(organization=org).exists()
+    with pytest.raises(BillingRefused) as at_preview:
+        services.plan_change_preview(organization=org, actor=owner, tier="teams")
+    assert at_preview.value.message == refused.value.message
 
 
 def test_downgrade_accepted_within_limits_takes_effect_at_renewal(
@@ -40,8 +43,11 @@ def test_downgrade_accepted_within_limits_takes_effect_at_renewal(
     org = stripe_world.subscribe(org, owner, tier="enterprise", seats=5)
     stripe_world.add_members(org, owner, 2)  # 3 in use
 
+    preview = services.plan_change_preview(organization=org, actor=owner, tier="teams")
     change = services.plan_change(organization=org, actor=owner, tier="teams")
 
+    assert (preview.upgrade, preview.seats, preview.amount_due) == (False, 3, 0)
+    assert preview.renewal_amount == 5_400
     org.refresh_from_db()
     assert (change.target_tier, change.target_quantity) == ("teams", 3)
     assert org.plan_tier == "enterprise"  # until renewal
@@ -56,12 +62,16 @@ def test_upgrade_applies_now_and_prorates(stripe_world, org, owner):
     middle = halfway(org)
     stripe_world.advance(org, middle)
 
+    preview = services.plan_change_preview(
+        organization=org, actor=owner, tier="enterprise", now=middle
+    )
     services.plan_change(organization=org, actor=owner, tier="enterprise", now=middle)
 
     org.refresh_from_db()
     assert org.plan_tier == "enterprise"
     # Half a period: -2 x 1800 / 2 + 2 x 7200 / 2.
     assert stripe_world.invoices(org)[-1]["amount_paid"] == 5_400
+    assert (preview.upgrade, preview.amount_due, preview.renewal_amount) == (True, 5_400, 14_400)
     org = stripe_world.renew(org)
     assert stripe_world.invoices(org)[-1]["amount_paid"] == 14_400
 
