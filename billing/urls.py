@@ -7,6 +7,7 @@ from billing import views
 urlpatterns = [
     path("", views.subscription, name="subscription"),
     path("seats/preview/", views.seats_preview, name="seats-preview"),
+    path("seats/preview.json", views.seats_preview_live, name="seats-preview-live"),
     path("seats/", views.seats_confirm, name="seats-confirm"),
     path("cycle/preview/", views.cycle_preview, name="cycle-preview"),
     path("cycle/", views.cycle_confirm, name="cycle-confirm"),

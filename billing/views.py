@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -41,6 +41,7 @@ from billing.services import (
 )
 from organizations.exceptions import NotAllowed
 from organizations.selectors import membership_can_manage_billing
+from organizations.templatetags.seatwise import localdate, money
 from organizations.views import org_nav, org_view, refusal_text
 
 # What a service may refuse with: a broken rule, a role, or Stripe saying no.
@@ -139,6 +140,37 @@ def seats_preview(request, organization, membership) -> HttpResponse:
             "preview": preview,
             "summary": subscription_summary(organization=organization),
         },
+    )
+
+
+@org_view(billing=True)
+@require_GET
+def seats_preview_live(request, organization, membership) -> JsonResponse:
+    """The same preview as the confirmation step, as JSON for the form's live figure
+    (progressive enhancement: the form works without it)."""
+    form = SeatsForm(request.GET)
+    if not form.is_valid():
+        return JsonResponse({"error": " ".join(form.errors["seats"])}, status=400)
+    try:
+        preview = seat_change_preview(
+            organization=organization, actor=request.user, seats=form.cleaned_data["seats"]
+        )
+    except REFUSALS as exc:
+        return JsonResponse({"error": refusal_text(exc)}, status=400)
+    if preview.effective_at is None:
+        text = (
+            f"{money(preview.amount_due)} charged now (prorated); renewals then bill "
+            f"{money(preview.renewal_amount)}."
+        )
+    elif preview.seats_to == preview.seats_from:
+        text = "No change to your seats."
+    else:
+        text = (
+            f"Drops to {preview.seats_to} at renewal on "
+            f"{localdate(preview.effective_at)}; nothing is charged or credited now."
+        )
+    return JsonResponse(
+        {"seats": preview.seats_to, "amount_due": preview.amount_due, "summary": text}
     )
 
 

@@ -29,6 +29,9 @@ def test_full_org_adds_seats_after_a_preview_and_the_invite_goes_through(
 
     page.get_by_role("link", name="Add seats").click()
     page.fill("[data-testid=seats-form] input[name=seats]", "4")
+    live = page.locator("[data-testid=seats-live-preview]")
+    live.filter(has_text="charged now").wait_for()  # the live figure, before any click
+    assert "renewals then bill $72.00" in live.inner_text()
     page.get_by_role("button", name="Review change").click()
     preview = page.locator("[data-testid=preview-text]").inner_text()
     assert "You will be charged $" in preview and "now" in preview

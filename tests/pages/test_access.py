@@ -24,6 +24,7 @@ ORG_URLS = [
     ("usage-json", {}, "get", True),
     ("subscription", {}, "get", True),
     ("seats-preview", {}, "post", True),
+    ("seats-preview-live", {}, "get", True),
     ("seats-confirm", {}, "post", True),
     ("cycle-preview", {}, "post", True),
     ("cycle-confirm", {}, "post", True),
@@ -76,7 +77,9 @@ def test_unknown_organization_is_404_for_members_too(owner_client, name, kwargs,
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize(("name", "kwargs", "method", "billing"), BILLING_URLS, ids=IDS[-16:])
+@pytest.mark.parametrize(
+    ("name", "kwargs", "method", "billing"), BILLING_URLS, ids=IDS[-len(BILLING_URLS) :]
+)
 def test_member_gets_403_on_billing_urls(member_client, org, name, kwargs, method, billing):
     before = _counts()
     response = getattr(member_client, method)(
@@ -86,7 +89,9 @@ def test_member_gets_403_on_billing_urls(member_client, org, name, kwargs, metho
     assert _counts() == before
 
 
-@pytest.mark.parametrize(("name", "kwargs", "method", "billing"), BILLING_URLS, ids=IDS[-16:])
+@pytest.mark.parametrize(
+    ("name", "kwargs", "method", "billing"), BILLING_URLS, ids=IDS[-len(BILLING_URLS) :]
+)
 def test_billing_manager_is_allowed_past_the_role_check(
     billing_manager_client, org, name, kwargs, method, billing
 ):

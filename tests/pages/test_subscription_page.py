@@ -53,6 +53,32 @@ def test_seat_increase_preview_shows_the_charge_and_changes_nothing(
     assert "You now have 5 seats" in _page(owner_client, subscribed)
 
 
+def test_live_preview_gives_the_confirmation_figures_as_json(owner_client, subscribed, owner):
+    url = reverse("seats-preview-live", args=[subscribed.slug])
+
+    more = owner_client.get(url, {"seats": "5"}).json()
+    fewer = owner_client.get(url, {"seats": "2"}).json()
+
+    expected = seat_change_preview(organization=subscribed, actor=owner, seats=5).amount_due
+    assert more["amount_due"] == expected > 0
+    assert more["summary"].startswith(f"{money(expected)} charged now")
+    assert fewer["summary"] == (
+        f"Drops to 2 at renewal on {localdate(subscribed.current_period_end)}; nothing is "
+        "charged or credited now."
+    )
+    subscribed.refresh_from_db()
+    assert (subscribed.seats_purchased, PendingChange.objects.count()) == (3, 0)
+
+
+@pytest.mark.parametrize("seats", ["abc", "", "0", "-4", "100000"])
+def test_live_preview_refuses_bad_numbers_with_a_message(owner_client, subscribed, seats):
+    response = owner_client.get(
+        reverse("seats-preview-live", args=[subscribed.slug]), {"seats": seats}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]
+
+
 def test_seat_decrease_is_scheduled_shown_in_the_banner_and_cancelled(owner_client, subscribed):
     renewal = localdate(subscribed.current_period_end)
     page = owner_client.post(
