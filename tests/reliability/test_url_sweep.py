@@ -45,6 +45,7 @@ ACCESS = {
     "usage-json": BILLING,
     "subscription": BILLING,
     "seats-preview": BILLING,
+    "seats-preview-live": BILLING,
     "seats-confirm": BILLING,
     "cycle-preview": BILLING,
     "cycle-confirm": BILLING,
