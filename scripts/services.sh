@@ -50,6 +50,8 @@ ensure_postgres() {
   fi
   echo "services: starting PostgreSQL $version"
   as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  # The package may have started the cluster before pg_hba.conf was edited.
+  [ -n "$fresh" ] && as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true
   wait_for "PostgreSQL" pg_up
 }
 
