@@ -10,6 +10,7 @@
   trigger row, with the error, for staff).
 """
 
+import json
 import logging
 
 import stripe
@@ -26,6 +27,10 @@ _process = ProcessWebhookView.as_view()
 def stripe_webhook(request, uuid):
     if "x-djstripe-webhook-secret" in request.headers:
         return HttpResponseBadRequest("Secret override headers are not accepted.")
+    if not _is_json_object(request.body):
+        # dj-stripe tests `"id" in body` before the signature: a bare `null` or `42`,
+        # even unsigned, raised TypeError there and answered 500 (tests/reliability).
+        return HttpResponseBadRequest("The body is not a Stripe event object.")
     try:
         return _process(request, uuid=uuid)
     except stripe.InvalidRequestError as exc:
@@ -34,3 +39,10 @@ def stripe_webhook(request, uuid):
         # dj-stripe rolled the event back and kept the trigger row with the error.
         logger.warning("A Stripe event names an object Stripe does not have; ignored")
         return HttpResponse("ignored: object not found at Stripe")
+
+
+def _is_json_object(body: bytes) -> bool:
+    try:
+        return isinstance(json.loads(body), dict)
+    except ValueError:  # also UnicodeDecodeError
+        return False

@@ -49,7 +49,10 @@ def seats_validate(*, seats) -> int:
         raise BillingRefused("Enter the number of seats as a whole number.", code="seats_invalid")
     if isinstance(seats, str):
         seats = seats.strip()
-        if not seats.isdigit():
+        # isdigit() alone lets a superscript two through (int() then raises ValueError)
+        # and turns other scripts' digits into numbers; only ASCII digits are a seat
+        # count (found by tests/reliability/test_bad_input.py).
+        if not (seats.isascii() and seats.isdigit()):
             raise BillingRefused(
                 "Enter the number of seats as a whole number.", code="seats_invalid"
             )
