@@ -8,87 +8,22 @@ emulator over HTTP and writes to the same PostgreSQL test database.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
-import time
-import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from billing import services, tasks
 from billing.models import PendingChange
-from config.celery import app as celery_app
 from organizations.models import Organization
+from tests.worker import celery_worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate, *, timeout: float = 60.0, what: str = "condition"):
-    """Wait for another process's effect; fails the test with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        pause.wait(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
 def worker(stripe_emulator, tmp_path):
-    queue = f"seatwise-test-{uuid.uuid4().hex[:8]}"
-    nodename = f"{queue}@localhost"
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "TEST_DATABASE_NAME": db["NAME"],
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "STRIPE_API_HOST": stripe_emulator.url,
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    saved = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
-    with open(tmp_path / "worker.log", "w+") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
-             "-n", nodename, "--pool=threads", "--concurrency=2", "--without-heartbeat",
-             "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        celery_app.conf.task_always_eager = False
-        celery_app.conf.task_default_queue = queue
-        try:
-            # Ping this worker by name: other runs may have workers on the same Redis.
-            wait_until(
-                lambda: (
-                    process.poll() is not None
-                    or celery_app.control.ping(destination=[nodename], timeout=0.5)
-                ),
-                timeout=90,
-                what="the worker to start",
-            )
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"the worker exited:\n{log.read()}")
-            yield process
-        finally:
-            celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = saved
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with celery_worker(emulator_url=stripe_emulator.url, log_path=tmp_path / "worker.log") as w:
+        yield w
 
 
 def test_worker_processes_webhooks_and_the_renewal_job(worker, stripe_world, org, owner, member):
