@@ -60,7 +60,7 @@ class EmulatorControl:
         match_method: str | None = None,
         after_apply: bool = False,
     ) -> None:
-        """Fail the next N matching API requests with 500/502/503, or "timeout" (the
+        """Fail the next N matching API requests with 429/500/502/503, or "timeout" (the
         connection is dropped unanswered). `after_apply=True` performs the request first,
         so the change happens but the client sees the failure."""
         self._call(

@@ -30,7 +30,9 @@ from stripe_emulator.routing import Call, check_supported, resolve
 from stripe_emulator.store import API_VERSION, Store
 from stripe_emulator.webhooks import MODES, Dispatcher, headers_for
 
-FAULT_STATUSES = (500, 502, 503, "timeout")
+# 429 here is a rate-limit answer on demand, for the next N matching requests only
+# (the sliding `rate_limit` budget depends on wall-clock timing; tests need exact counts).
+FAULT_STATUSES = (429, 500, 502, 503, "timeout")
 
 
 @dataclass
@@ -245,6 +247,13 @@ class Handler(BaseHTTPRequestHandler):
     def _fault_response(self, fault: int | str) -> tuple[int, dict[str, Any], str | None]:
         if fault == "timeout":
             return 0, {}, "timeout"
+        if fault == 429:
+            error = StripeError.invalid(
+                message="Request rate limit exceeded (injected by the Stripe emulator).",
+                code="rate_limit",
+                status=429,
+            )
+            return error.status, error.body(), None
         error = StripeError(
             status=int(fault),
             type="api_error",
