@@ -213,7 +213,7 @@ def table(results: Results) -> str:
                 verdict,
             ]
         )
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    widths = [max([len(h)] + [len(line[i]) for line in lines]) for i, h in enumerate(headers)]
     out = [
         " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
         "-|-".join("-" * w for w in widths),
