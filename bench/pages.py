@@ -157,7 +157,8 @@ def _grow(*, org: Organization, members: int, extra_orgs: int, ledger_months: in
             target_tier="teams",
             target_cycle="monthly",
             stripe_subscription_id=f"sub_pages_{o.pk}",
-            effective_at=now,
+            # Far off, so the renewal job (measure 3) never takes these as due.
+            effective_at=now + timedelta(days=365),
             created_at=now,
             updated_at=now,
         )
