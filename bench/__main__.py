@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown measure(s) {', '.join(unknown)}; choose from {', '.join(MEASURES)}")
     scale = core.scale_from_env(os.environ.get("BENCH_SCALE"))
     database = os.environ.setdefault("BENCH_DATABASE_NAME", "seatwise_bench")
-    (env.ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("BENCH_RESULTS_DIR", str(Path(args.out).resolve().parent))
 
     started, clock = datetime.now(UTC), time.monotonic()
     results = core.Results(scale=scale.name)

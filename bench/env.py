@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+def results_dir() -> Path:
+    """Where the JSON and the child processes' logs go (the --out file's folder)."""
+    path = Path(os.environ.get("BENCH_RESULTS_DIR", ROOT / "bench" / "results"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,7 +83,7 @@ def emulator_process():
     the harness's interpreter lock. Webhooks wait in its outbox until drained."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(ROOT / "bench" / "results" / "emulator.log", "w")  # noqa: SIM115
+    log = open(results_dir() / "emulator.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "stripe_emulator", "--port", str(port), "--webhook-mode", "outbox"],
         cwd=ROOT,
@@ -86,7 +93,7 @@ def emulator_process():
     try:
         wait_for(lambda: _answers(url) or process.poll() is not None, timeout=30, what="emulator")
         if process.poll() is not None:
-            raise RuntimeError("the Stripe emulator exited; see bench/results/emulator.log")
+            raise RuntimeError(f"the Stripe emulator exited; see {results_dir()}/emulator.log")
         yield url
     finally:
         process.terminate()

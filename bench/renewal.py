@@ -18,6 +18,7 @@ from collections import Counter
 from datetime import timedelta
 
 import stripe
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -31,7 +32,6 @@ from seats.selectors import month_start
 from stripe_emulator.control import EmulatorControl
 
 RATE = 100
-QUEUE = "seatwise-bench-renewal"
 THREADS = 4
 # (tier, cycle, seats now) -> (tier, cycle, seats at renewal): decrease, cycle, downgrade.
 CHANGES = [
@@ -43,6 +43,8 @@ QUERY_SAMPLE = 6
 
 
 def run(*, scale: core.Scale, results: core.Results, emulator_url: str) -> None:
+    # Named after the bench database, so two benches on one Redis never share a queue.
+    queue = f"{settings.DATABASES['default']['NAME']}-renewal"
     control = EmulatorControl(emulator_url)
     now = timezone.now()
     # Monthly periods that started a month before "now + 12 h" end inside the lead.
@@ -58,14 +60,14 @@ def run(*, scale: core.Scale, results: core.Results, emulator_url: str) -> None:
     unlimited = pairs[scale.renewal_orgs : scale.renewal_orgs + scale.renewal_unlimited_orgs]
     sample = pairs[scale.renewal_orgs + scale.renewal_unlimited_orgs :]
 
-    log = env.ROOT / "bench" / "results" / "celery.log"
+    log = env.results_dir() / "celery.log"
     with env.celery_workers(
-        count=scale.renewal_workers, concurrency=THREADS, queue=QUEUE, log_path=log
+        count=scale.renewal_workers, concurrency=THREADS, queue=queue, log_path=log
     ):
         control.set_rate_limit(RATE)
-        slow = _job(pairs=limited, control=control, timeout=60 + 10 * len(limited))
+        slow = _job(pairs=limited, control=control, queue=queue, timeout=60 + 10 * len(limited))
         control.clear_faults()
-        fast = _job(pairs=unlimited, control=control, timeout=60 + 2 * len(unlimited))
+        fast = _job(pairs=unlimited, control=control, queue=queue, timeout=60 + 2 * len(unlimited))
 
     floor = slow["requests_ok"] / RATE
     efficiency = floor / slow["wall"]
@@ -150,12 +152,12 @@ def _changes_create(pairs) -> list[PendingChange]:
     return created
 
 
-def _job(*, pairs, control: EmulatorControl, timeout: float) -> dict:
+def _job(*, pairs, control: EmulatorControl, queue: str, timeout: float) -> dict:
     changes = _changes_create(pairs)
     ids = [c.pk for c in changes]
     control.clear_requests()
     started = time.monotonic()
-    tasks.renewal_run.apply_async(queue=QUEUE)
+    tasks.renewal_run.apply_async(queue=queue)
     env.wait_for(
         lambda: (
             not PendingChange.objects.filter(

@@ -32,17 +32,17 @@ from stripe_emulator.webhooks import sign
 
 WANTED = ("customer.subscription.updated", "invoice.paid", "subscription_schedule.updated")
 CLIENTS = 4
-QUEUE = "seatwise-bench-webhooks"
 
 
 def run(*, scale: core.Scale, results: core.Results, emulator_url: str) -> None:
+    queue = f"{settings.DATABASES['default']['NAME']}-webhooks"  # read by no worker
     port = env.free_port()
     endpoint = services.webhook_endpoint_ensure(base_url=f"http://127.0.0.1:{port}")
     templates = _event_templates(emulator_url=emulator_url)
     broker = redis.Redis.from_url(settings.REDIS_URL)
-    broker.delete(QUEUE)
+    broker.delete(queue)
 
-    with _gunicorn(port=port, emulator_url=emulator_url):
+    with _gunicorn(port=port, emulator_url=emulator_url, queue=queue):
         ours_path = f"/stripe/webhook/{endpoint.djstripe_uuid}/"
         base_path = f"/bench/webhook-baseline/{endpoint.djstripe_uuid}/"
         # Both gunicorn workers import and connect on their first requests: not timed.
@@ -77,8 +77,8 @@ def run(*, scale: core.Scale, results: core.Results, emulator_url: str) -> None:
     ids = [b["id"] for b in warm + first + fresh]
     stored = Event.objects.filter(id__in=ids).count()
     triggers = WebhookEventTrigger.objects.filter(processed=True, valid=True).count()
-    enqueued = broker.llen(QUEUE)
-    broker.delete(QUEUE)
+    enqueued = broker.llen(queue)
+    broker.delete(queue)
     results.check(
         "webhooks: every delivery answered 200",
         base_bad == ours_bad == 0,
@@ -176,12 +176,12 @@ def _post_sequential(port: int, path: str, signed: list[tuple[str, str]]) -> lis
 
 
 class _gunicorn:
-    def __init__(self, *, port: int, emulator_url: str):
+    def __init__(self, *, port: int, emulator_url: str, queue: str):
         self.port = port
-        self.env = env.child_env(STRIPE_API_HOST=emulator_url, CELERY_TASK_DEFAULT_QUEUE=QUEUE)
+        self.env = env.child_env(STRIPE_API_HOST=emulator_url, CELERY_TASK_DEFAULT_QUEUE=queue)
 
     def __enter__(self):
-        self.log = open(env.ROOT / "bench" / "results" / "gunicorn.log", "w")
+        self.log = open(env.results_dir() / "gunicorn.log", "w")
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -205,7 +205,7 @@ class _gunicorn:
 
     def _ready(self) -> bool:
         if self.process.poll() is not None:
-            raise RuntimeError("gunicorn exited; see bench/results/gunicorn.log")
+            raise RuntimeError(f"gunicorn exited; see {env.results_dir()}/gunicorn.log")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
             conn.request("GET", "/accounts/login/")
