@@ -24,7 +24,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from organizations.emails import invitation_email_send
@@ -186,7 +186,13 @@ class InvitationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Invitation
         fields = [
-            "id", "email", "role", "status", "created_at", "expires_at", "invited_by",
+            "id",
+            "email",
+            "role",
+            "status",
+            "created_at",
+            "expires_at",
+            "invited_by",
             "email_sent",
         ]
 
@@ -194,7 +200,16 @@ class InvitationSerializer(serializers.ModelSerializer):
         return self.context.get("email_sent")
 
 
+class InvitationSendThrottle(UserRateThrottle):
+    # Each invitation sends an email: a brake on floods, as on the members page
+    # (organizations.ratelimit).
+    scope = "invitations"
+    rate = "60/hour"
+
+
 class InvitationCreateView(OrgAPIView):
+    throttle_classes = [InvitationSendThrottle]
+
     @extend_schema(
         operation_id="invitations_create",
         summary="Invite someone by email",
@@ -205,7 +220,7 @@ class InvitationCreateView(OrgAPIView):
         request=InvitationCreateSerializer,
         responses={
             201: InvitationSerializer,
-            **error_responses(400, 401, 403, 404, 415),
+            **error_responses(400, 401, 403, 404, 415, 429),
         },
     )
     def post(self, request: Request, slug: str) -> Response:

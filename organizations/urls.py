@@ -7,7 +7,9 @@ from organizations import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/signup/", views.signup, name="signup"),
-    # login, logout (POST), password change and password reset by email.
+    # Django's sign-in page behind a rate limit for failed attempts (organizations.ratelimit).
+    path("accounts/login/", views.login_page, name="login"),
+    # logout (POST), password change and password reset by email.
     path("accounts/", include("django.contrib.auth.urls")),
     path("orgs/new/", views.organization_new, name="organization-new"),
     path("invitations/<str:token>/", views.invitation_accept_page, name="invitation-accept"),

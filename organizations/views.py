@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,6 +35,7 @@ from organizations.models import (
     Role,
     invitation_token_hash,
 )
+from organizations.ratelimit import Limit, client_ip, posted_username, rate_limited, signed_in_user
 from organizations.selectors import (
     membership_can_manage_billing,
     organization_get_for_member,
@@ -140,6 +142,15 @@ def organization_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+# Password guessing: only failed sign-ins count (a success redirects), per address and
+# per account, so one attacker cannot lock out a person from elsewhere for long.
+login_page = rate_limited(
+    Limit(scope="login-ip", limit=30, window=900, key=client_ip),
+    Limit(scope="login-user", limit=10, window=900, key=posted_username),
+    counts=lambda request, response: response.status_code != 302,
+)(LoginView.as_view())
+
+
 def signup(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
     # Coming from an invitation link: the account joins that organization instead of
@@ -172,6 +183,15 @@ def _invitation_by_token(token: str) -> Invitation | None:
     )
 
 
+@rate_limited(
+    # Token guessing: unknown links (404) and refused accepts count, per address.
+    Limit(scope="invitation-ip", limit=30, window=900, key=client_ip),
+    methods=("GET", "POST"),
+    counts=lambda request, response: (
+        response.status_code == 404
+        or (request.method == "POST" and response.get("Location") == request.path)
+    ),
+)
 def invitation_accept_page(request: HttpRequest, token: str) -> HttpResponse:
     """GET explains the invitation (or why it cannot be used); POST accepts it."""
     if request.method == "POST":
@@ -264,6 +284,7 @@ def members(request, organization, membership) -> HttpResponse:
 
 @org_view()
 @require_POST
+@rate_limited(Limit(scope="invite-user", limit=60, window=3600, key=signed_in_user))
 def invite(request, organization, membership) -> HttpResponse:
     form = InviteForm(request.POST, can_grant_managers=membership.role == Role.OWNER)
     if not form.is_valid():
