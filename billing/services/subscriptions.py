@@ -585,11 +585,15 @@ def _cancel_at_period_end(*, organization, actor, cancel: bool, now) -> Organiza
                 change, status=PendingChange.Status.CANCELLED, actor=actor, now=now
             )
             _seats_at_renewal_write(org, None)
+        # One key per request, to the microsecond: with whole seconds, cancel, undo and
+        # cancel again within a second replayed the first answer and Stripe never saw
+        # the third (found by tests/reliability/test_webhook_chaos.py). Double submits
+        # are refused above, under the lock, so the key only covers network retries.
         updated = gateway.subscription_cancel_at_period_end(
             subscription_id=org.stripe_subscription_id,
             cancel=cancel,
             idempotency_key=f"cancel-{org.pk}-{org.stripe_subscription_id}-{cancel}-"
-            f"{to_timestamp(now)}",
+            f"{int(now.timestamp() * 1_000_000)}",
         )
     return subscription_sync(organization=org, subscription=updated, now=now)
 

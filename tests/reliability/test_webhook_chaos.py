@@ -159,3 +159,17 @@ def test_shuffled_duplicated_and_failed_webhooks_end_as_in_order(quiet_world, ta
 def test_a_thousand_chaotic_webhooks_end_as_in_order(quiet_world, tally):
     events = run(quiet_world, tally, organizations=24, renewals=6, seed=1000)
     assert events >= 1000
+
+
+def test_cancel_undo_cancel_within_a_second_all_reach_stripe(quiet_world, org, owner):
+    """Found by the chaos run: the cancel key had whole seconds, so the third request
+    replayed the first's answer and Stripe kept the subscription uncancelled."""
+    import stripe
+
+    org = quiet_world.subscribe(org, owner, seats=3)
+    for cancel in (True, False, True):
+        org = (services.subscription_cancel if cancel else services.subscription_uncancel)(
+            organization=org, actor=owner
+        )
+    assert stripe.Subscription.retrieve(org.stripe_subscription_id)["cancel_at_period_end"]
+    assert org.cancel_at_period_end is True
