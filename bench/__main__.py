@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     started, clock = datetime.now(UTC), time.monotonic()
     results = core.Results(scale=scale.name)
     env.database_ensure(database)
-    with env.emulator_process() as emulator_url:
+    with env.run_lock(database), env.emulator_process() as emulator_url:
         os.environ["STRIPE_API_HOST"] = emulator_url
         os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
         import django

@@ -52,6 +52,20 @@ def database_ensure(name: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+@contextmanager
+def run_lock(name: str):
+    """One bench run per database: a second one would truncate the first one's tables
+    under it. A session advisory lock dies with its connection, so a crash frees it."""
+    with psycopg.connect(dsn_for(name), autocommit=True) as conn:
+        got = conn.execute("SELECT pg_try_advisory_lock(hashtext('seatwise-bench'))").fetchone()
+        if not got[0]:
+            raise SystemExit(
+                f"Another bench run is using the database {name!r}; wait for it to finish, "
+                "or give this one its own with BENCH_DATABASE_NAME."
+            )
+        yield
+
+
 def dsn_for(name: str) -> str:
     return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
 
