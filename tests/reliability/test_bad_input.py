@@ -123,6 +123,7 @@ def test_bad_seat_counts_are_refused_and_change_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 @LONG
 @given(seats=bad_seats(used=3))
 def test_bad_seat_counts_long(subscribed, billing_manager, stripe_world, tally, seats):

@@ -270,6 +270,7 @@ def test_random_operation_sequences_keep_every_invariant(stripe_world, tally):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_random_operation_sequences_long(stripe_world, tally):
     run_state_machine_as_test(
         build_machine(stripe_world, tally),

@@ -156,6 +156,7 @@ def test_shuffled_duplicated_and_failed_webhooks_end_as_in_order(quiet_world, ta
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # ~1,100 events over 24 orgs: minutes, not seconds
 def test_a_thousand_chaotic_webhooks_end_as_in_order(quiet_world, tally):
     events = run(quiet_world, tally, organizations=24, renewals=6, seed=1000)
     assert events >= 1000
