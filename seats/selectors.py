@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, IntegerField, Max, Min, OuterRef, Subquery, Value, When
+from django.db.models import IntegerField, Max, Min, OuterRef, Subquery
 from django.utils import timezone
 
 from organizations.models import Invitation, Membership, Organization
@@ -164,6 +164,32 @@ def _carried_counts(*, organization_id: int, starts: list[datetime]) -> list[int
         return list(cursor.fetchone())
 
 
+def _monthly_maxima(
+    *, organization_id: int, bounds: list[tuple[datetime, datetime]]
+) -> dict[int, int]:
+    """The highest count inside each month that has events, by month index.
+
+    Each event falls in the first month whose end lies after it; the index comes from
+    a CASE so the database groups and takes the maxima. SQL text for the reason given
+    in ``_carried_counts``: the ORM's 37-branch ``Case`` cost ~5 ms to build.
+    """
+    ops = connection.ops
+    table = ops.quote_name(SeatUsageEvent._meta.db_table)
+    count, org, at = map(ops.quote_name, ("count", "organization_id", "created_at"))
+    branches = " ".join(f"WHEN {at} < %s THEN {i}" for i in range(len(bounds)))
+    sql = (
+        f"SELECT bucket, MAX(seats) FROM (SELECT CASE {branches} END AS bucket, "
+        f"{count} AS seats FROM {table} WHERE {org} = %s AND {at} >= %s AND {at} < %s) "
+        "AS events GROUP BY bucket"
+    )
+    adapt = ops.adapt_datetimefield_value
+    params = [adapt(end) for _start, end in bounds]
+    params += [organization_id, adapt(bounds[0][0]), adapt(bounds[-1][1])]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
+
+
 def usage_report(
     *,
     organization: Organization,
@@ -183,25 +209,7 @@ def usage_report(
         return []
 
     carried = _carried_counts(organization_id=organization.pk, starts=[s for s, _e in bounds])
-    # Each event falls in the first month whose end lies after it; the bucket index
-    # comes from a CASE so the database groups and takes the maxima.
-    bucket = Case(
-        *(When(created_at__lt=end, then=Value(i)) for i, (_start, end) in enumerate(bounds)),
-        output_field=IntegerField(),
-    )
-    inside = dict(
-        SeatUsageEvent.objects.filter(
-            organization=organization,
-            created_at__gte=bounds[0][0],
-            created_at__lt=bounds[-1][1],
-        )
-        .annotate(bucket=bucket)
-        .values("bucket")
-        .annotate(peak=Max("count"))
-        .order_by()
-        .values_list("bucket", "peak")
-    )
-
+    inside = _monthly_maxima(organization_id=organization.pk, bounds=bounds)
     months = []
     for i, (start, end) in enumerate(bounds):
         # Nothing carried in and nothing inside means the ledger had not started by the
