@@ -129,8 +129,12 @@ def assert_billing_consistent(org) -> None:
 
 @pytest.mark.parametrize(
     ("first", "second"),
-    [(8, 12), (9, 4), (3, 4), (7, 7)],
-    ids=["two-increases", "increase-and-decrease", "two-decreases", "same-increase-twice"],
+    [
+        pytest.param(8, 12, id="two-increases"),
+        pytest.param(9, 4, id="increase-and-decrease"),
+        pytest.param(3, 4, id="two-decreases", marks=pytest.mark.slow),
+        pytest.param(7, 7, id="same-increase-twice", marks=pytest.mark.slow),
+    ],
 )
 def test_two_billing_managers_changing_seats_at_once_stay_consistent(
     two_managers, stripe_world, tally, first, second

@@ -114,14 +114,21 @@ def applied(change_id: int) -> bool:
 
 
 # (step, lock mode, what had reached Stripe when the worker died)
+# The default run kills at the two dangerous points (Stripe changed, the database not
+# yet); the kills before the claim are `slow` variants, as each worker start costs seconds.
 KILL_POINTS = [
-    pytest.param("schedule", "EXCLUSIVE", {"create": 0, "phases": 0}, id="schedule-before-claim"),
+    pytest.param(
+        "schedule", "EXCLUSIVE", {"create": 0, "phases": 0},
+        id="schedule-before-claim", marks=pytest.mark.slow,
+    ),
     pytest.param(
         "schedule", "SHARE", {"create": 1, "phases": 1}, id="schedule-after-stripe-before-commit"
     ),
-    pytest.param("confirm", "EXCLUSIVE", {"release": 0}, id="confirm-before-claim"),
+    pytest.param(
+        "confirm", "EXCLUSIVE", {"release": 0}, id="confirm-before-claim", marks=pytest.mark.slow
+    ),
     pytest.param("confirm", "SHARE", {"release": 1}, id="confirm-after-stripe-before-commit"),
-]
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("step", "mode", "at_death"), KILL_POINTS)
