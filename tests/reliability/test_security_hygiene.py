@@ -47,6 +47,9 @@ def test_check_deploy_passes_with_production_settings(tmp_path, tally):
         "REDIS_URL": "redis://127.0.0.1:6379/0",
     }
     env.pop("STRIPE_API_HOST", None)
+    # The browser tests' conftest sets this in the test process for Playwright's sync API;
+    # it is not part of a deployment, and check --deploy rightly refuses it.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
