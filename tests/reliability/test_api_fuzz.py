@@ -36,6 +36,10 @@ def owner_token(owner, org, billing_manager, member):
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,
+    # Deterministic in `make test`, so a failure reproduces. One randomized full-suite
+    # run crashed inside schemathesis's own reporting ('Function' has no '_nodeid'),
+    # hiding whatever case it was reporting; randomized runs belong in `make test-all`.
+    derandomize=True,
 )
 def test_the_api_never_500s_and_every_4xx_is_a_json_error(case, org, owner_token, tally):
     if "slug" in (case.path_parameters or {}):
