@@ -22,8 +22,9 @@ from rest_framework.test import APIClient
 
 from billing.models import PendingChange
 from organizations.models import Invitation, Membership, MembershipRemoval, Organization
-from organizations.services import invitation_create
+from organizations.services import invitation_create, membership_add_direct
 from seats.models import SeatUsageEvent
+from tests.factories import UserFactory
 from tests.reliability.conftest import client_for
 
 MEMBERS = "members"  # anyone in the organization
@@ -87,6 +88,9 @@ class OrgUrl:
     @property
     def object_kwargs(self) -> tuple[str, ...]:
         return tuple(k for k in self.kwargs if k != "slug")
+
+    def __str__(self) -> str:  # the test ids
+        return self.name
 
     def path(self, **values) -> str:
         return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), self.route)
@@ -333,9 +337,6 @@ def test_another_orgs_object_id_in_your_own_url_is_404(
 ):
     _covered(url)
     # A second member for the other org, so its membership id is not its owner's.
-    from organizations.services import membership_add_direct
-    from tests.factories import UserFactory
-
     membership_add_direct(
         organization=other_org, user=UserFactory(email="victim@elsewhere.test"), actor=outsider
     )
@@ -349,6 +350,3 @@ def test_another_orgs_object_id_in_your_own_url_is_404(
         tally.add("IDOR probes")
         assert response.status_code == 404, (method, response.status_code)
     assert state() == before
-
-
-OrgUrl.__str__ = lambda self: self.name  # readable test ids
