@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import random
 import time
 from datetime import timedelta
@@ -64,6 +65,15 @@ def live_through_a_few_months(stripe_world, *, organizations: int, renewals: int
     return [org for org, _owner in orgs]
 
 
+def rereads_its_object(delivery: dict) -> bool:
+    event = json.loads(delivery["body"])
+    return (
+        bool((event["data"].get("object") or {}).get("id"))
+        and not event["type"].endswith(".deleted")
+        and event["type"] != "invoice.upcoming"
+    )
+
+
 def sign(body: str, secret: str) -> str:
     at = int(time.time())
     digest = hmac.new(secret.encode(), f"{at}.{body}".encode(), hashlib.sha256).hexdigest()
@@ -83,7 +93,12 @@ def chaos(stripe_world, orgs, *, tally, seed: int) -> None:
     secret = WebhookEndpoint.objects.get().secret
     plan = [d for d in deliveries for _ in range(rng.randint(1, 3))]
     rng.shuffle(plan)
-    fail_first = set(rng.sample([d["event_id"] for d in deliveries], k=len(deliveries) // 10))
+    # dj-stripe re-reads the event's object from Stripe before storing anything, so a
+    # failing Stripe makes the whole delivery roll back and answer 500, as a crash of
+    # the app would; Stripe then retries it. (Events without an object to re-read are
+    # stored first, so they are not chosen: their 500 would come from the eager task.)
+    candidates = [d["event_id"] for d in deliveries if rereads_its_object(d)]
+    fail_first = set(rng.sample(candidates, k=len(deliveries) // 10))
     client = Client(raise_request_exception=False)
     seen, retry_later, answered_500 = set(), [], 0
 
@@ -104,10 +119,11 @@ def chaos(stripe_world, orgs, *, tally, seed: int) -> None:
             response = post(delivery)
             stripe_world.control.clear_faults()
             tally.add("faults injected")
-            if response.status_code == 500:
-                answered_500 += 1
-                retry_later.append(delivery)
-                continue
+            assert response.status_code == 500, delivery["event_type"]
+            assert not Event.objects.filter(id=delivery["event_id"]).exists(), "rolled back"
+            answered_500 += 1
+            retry_later.append(delivery)
+            continue
         response = post(delivery)
         tally.add("webhook deliveries (chaos)")
         assert response.status_code == 200, (delivery["event_type"], response.status_code)
@@ -115,8 +131,7 @@ def chaos(stripe_world, orgs, *, tally, seed: int) -> None:
         assert post(delivery).status_code == 200
         tally.add("webhook deliveries (chaos)")
     tally.add("webhook deliveries (chaos)", answered_500)
-    # The failure injection must really have produced 500s from the app.
-    assert answered_500 >= len(fail_first) // 2, (answered_500, len(fail_first))
+    assert answered_500 == len(fail_first) >= 1
     assert Event.objects.filter(id__in=seen).count() == len(seen)
     return len(deliveries)
 
