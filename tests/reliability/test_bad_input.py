@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -29,6 +30,7 @@ from organizations.services import (
     membership_role_change,
 )
 from seats.models import SeatUsageEvent
+from tests.reliability.conftest import client_for
 
 FAST = hsettings(
     max_examples=40,
@@ -250,3 +252,42 @@ def test_the_default_examples_stay_bounded():
     # The default run must stay quick on a 2-core machine; the long twins are `slow`.
     assert FAST.max_examples <= 50 < LONG.max_examples
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+# --- Through the forms (pages) ---------------------------------------------------------
+
+form_text = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["-1", "0", "10001", "1e3", "3.5", " ", "\u00b2", "2; DROP TABLE x"]),
+)
+
+
+@hsettings(FAST, max_examples=20)  # each example renders three pages
+@given(seats=form_text.filter(lambda s: not (s.strip().isascii() and s.strip().isdigit())))
+def test_the_seat_forms_refuse_bad_counts_and_change_nothing(
+    subscribed, billing_manager, stripe_world, tally, seats
+):
+    client = client_for(billing_manager)
+    before = snapshot(stripe_world.emulator)
+    for name, method in (
+        ("seats-preview", "post"),
+        ("seats-confirm", "post"),
+        ("seats-preview-live", "get"),
+    ):
+        url = reverse(name, args=[subscribed.slug])
+        response = getattr(client, method)(url, {"seats": seats})
+        tally.add("inputs generated")
+        assert response.status_code in (302, 400), (name, response.status_code)
+    assert snapshot(stripe_world.emulator) == before
+
+
+@FAST
+@given(email=bad_emails.filter(lambda e: isinstance(e, str)), role=st.text(max_size=12))
+def test_the_invite_form_refuses_bad_input_and_changes_nothing(org, owner, tally, email, role):
+    before = snapshot()
+    response = client_for(owner).post(
+        reverse("invite", args=[org.slug]), {"email": email, "role": role}
+    )
+    tally.add("inputs generated")
+    assert response.status_code == 400
+    assert snapshot() == before
