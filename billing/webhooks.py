@@ -27,10 +27,16 @@ _process = ProcessWebhookView.as_view()
 def stripe_webhook(request, uuid):
     if "x-djstripe-webhook-secret" in request.headers:
         return HttpResponseBadRequest("Secret override headers are not accepted.")
-    if not _is_json_object(request.body):
+    event = _json_object(request.body)
+    if event is None:
         # dj-stripe tests `"id" in body` before the signature: a bare `null` or `42`,
         # even unsigned, raised TypeError there and answered 500 (tests/reliability).
         return HttpResponseBadRequest("The body is not a Stripe event object.")
+    if _has_nul(event):
+        # PostgreSQL's jsonb cannot hold U+0000: a signed event carrying one failed to
+        # store with a DataError (a 500, retried by Stripe for days). Refuse it instead.
+        logger.warning("A Stripe event body contains U+0000; refused")
+        return HttpResponseBadRequest("The event contains a NUL character.")
     try:
         return _process(request, uuid=uuid)
     except stripe.InvalidRequestError as exc:
@@ -41,8 +47,19 @@ def stripe_webhook(request, uuid):
         return HttpResponse("ignored: object not found at Stripe")
 
 
-def _is_json_object(body: bytes) -> bool:
+def _json_object(body: bytes) -> dict | None:
     try:
-        return isinstance(json.loads(body), dict)
+        value = json.loads(body)
     except ValueError:  # also UnicodeDecodeError
-        return False
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False

@@ -147,7 +147,8 @@ HANDLED = set(SYNC_EVENTS + RENEWAL_EVENTS + CHECKOUT_EVENTS)
     event_id=event_ids,
     event_type=st.from_regex(r"\A[a-z_]{3,12}\.[a-z_.]{3,20}\Z").filter(lambda t: t not in HANDLED),
     obj=st.dictionaries(
-        st.sampled_from(["id", "object", "customer", "status"]), st.text(max_size=12)
+        st.sampled_from(["id", "object", "customer", "status"]),
+        st.text(st.characters(blacklist_characters="\x00"), max_size=12),
     ),
 )
 def test_signed_events_of_unknown_types_are_acknowledged_and_change_nothing(
@@ -196,6 +197,24 @@ def test_signed_bodies_that_are_not_events_are_refused_without_a_500(hook, subsc
     tally.add("hostile webhooks")
     assert 400 <= response.status_code < 500, response.status_code
     assert (organizations(), Event.objects.count()) == before
+
+
+@pytest.mark.parametrize("where", ["value", "key", "nested"])
+def test_a_signed_event_carrying_a_nul_character_is_refused_without_a_500(
+    hook, subscribed, tally, where
+):
+    """Found by the fuzzing above: PostgreSQL's jsonb cannot store U+0000."""
+    obj = {
+        "value": {"id": "x_1", "object": "thing\x00"},
+        "key": {"id": "x_1", "a\x00b": 1},
+        "nested": {"id": "x_1", "items": [{"name": ["\x00"]}]},
+    }[where]
+    body = event("evt_nul_" + where, "seatwise.unknown_kind", obj)
+    before = (organizations(), stored())
+    response = hook(body, sign(body, hook.secret))
+    tally.add("hostile webhooks")
+    assert response.status_code == 400
+    assert (organizations(), stored()) == before
 
 
 def test_a_webhook_for_an_unknown_endpoint_is_refused(stripe_world, subscribed, tally):
