@@ -57,10 +57,19 @@ def billing_banner(request: HttpRequest) -> dict:
         return {}
     if not membership_can_manage_billing(membership=membership):
         return {}
-    summary = subscription_summary(organization=organization)
+    summary = _summary(request, organization)
     if summary.status not in (Status.TRIALING, Status.TRIAL_EXPIRED):
         return {}
     return {"trial": summary, "trial_slug": organization.slug}
+
+
+def _summary(request: HttpRequest, organization):
+    """One subscription_summary per request: the page and the trial banner share it."""
+    cached = getattr(request, "_subscription_summary", None)
+    if cached is None:
+        cached = subscription_summary(organization=organization)
+        request._subscription_summary = cached
+    return cached
 
 
 def _to_subscription(organization) -> HttpResponse:
@@ -71,7 +80,7 @@ def _subscription_page(
     request: HttpRequest, organization, membership, *, forms: dict | None = None, status=200
 ) -> HttpResponse:
     now = timezone.now()
-    summary = subscription_summary(organization=organization, now=now)
+    summary = _summary(request, organization)
     defaults = None
     if not summary.is_subscribed:
         defaults = checkout_defaults(organization=organization, now=now)
