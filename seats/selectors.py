@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import IntegerField, Max, Min, OuterRef, Subquery
 from django.utils import timezone
 
-from organizations.models import Invitation, Membership, Organization
+from organizations.models import Invitation, InvitationStatus, Membership, Organization
 from seats.models import SeatUsageEvent
 
 
@@ -77,9 +77,30 @@ def seats_trial_expired(*, organization: Organization, now: datetime | None = No
     )
 
 
+def _seat_counts(*, organization: Organization, now: datetime) -> tuple[int, int]:
+    """Members and pending invitations in one round trip. The membership chokepoint
+    asks on every join, under the organization lock, so it is one statement, not two
+    ORM counts (``tests/seats`` checks it against ``seats_members`` and
+    ``seats_pending_invites``)."""
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {Membership._meta.db_table} WHERE organization_id = %s), "
+        f"(SELECT COUNT(*) FROM {Invitation._meta.db_table} "
+        "WHERE organization_id = %s AND status = %s AND expires_at > %s)"
+    )
+    params = [
+        organization.pk,
+        organization.pk,
+        InvitationStatus.PENDING,
+        connection.ops.adapt_datetimefield_value(now),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        members, pending = cursor.fetchone()
+    return members, pending
+
+
 def seat_summary(*, organization: Organization, now: datetime | None = None) -> SeatSummary:
-    members = seats_members(organization=organization)
-    pending = seats_pending_invites(organization=organization, now=now)
+    members, pending = _seat_counts(organization=organization, now=now or timezone.now())
     purchased = seats_purchased(organization=organization)
     at_renewal = seats_at_renewal(organization=organization)
     cap = min(purchased, at_renewal)
@@ -141,53 +162,39 @@ def _last_count_before(*, organization_ref, moment: datetime) -> Subquery:
     )
 
 
-def _carried_counts(*, organization_id: int, starts: list[datetime]) -> list[int | None]:
-    """The count carried into each month: that of the last ledger row before its start.
+def _monthly_peaks(
+    *, organization_id: int, bounds: list[tuple[datetime, datetime]]
+) -> list[tuple[int | None, int | None]]:
+    """For each month, in one query: the count carried in (the last ledger row before
+    its start) and the highest count inside it.
 
-    One SELECT of one scalar subquery per month, written as SQL text. The ORM version
-    (a ``Subquery`` annotation per month) spent about 20 ms of Python building and
-    compiling 37 of them for a 3-year report, ten times the query's own time (bench
-    measure 2, ``python -m bench --only usage``). Same SQL; PostgreSQL and SQLite.
+    The months are a VALUES list and each figure a correlated subquery, so the database
+    plans two index lookups once and runs them per month. SQL text, not the ORM: a
+    ``Subquery`` annotation per month cost ~20 ms of Python to build and compile for a
+    3-year report, and one scalar subquery per month (37 of them) ~2 ms to plan,
+    against a query of ~1 ms (bench measure 2, ``python -m bench --only usage``).
+    PostgreSQL and SQLite.
     """
     ops = connection.ops
     table = ops.quote_name(SeatUsageEvent._meta.db_table)
     count, org, at, pk = map(ops.quote_name, ("count", "organization_id", "created_at", "id"))
-    one = (
-        f"(SELECT {count} FROM {table} WHERE {org} = %s AND {at} < %s "
-        f"ORDER BY {at} DESC, {pk} DESC LIMIT 1)"
-    )
-    params: list = []
-    for start in starts:
-        params += [organization_id, ops.adapt_datetimefield_value(start)]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join([one] * len(starts)), params)
-        return list(cursor.fetchone())
-
-
-def _monthly_maxima(
-    *, organization_id: int, bounds: list[tuple[datetime, datetime]]
-) -> dict[int, int]:
-    """The highest count inside each month that has events, by month index.
-
-    Each event falls in the first month whose end lies after it; the index comes from
-    a CASE so the database groups and takes the maxima. SQL text for the reason given
-    in ``_carried_counts``: the ORM's 37-branch ``Case`` cost ~5 ms to build.
-    """
-    ops = connection.ops
-    table = ops.quote_name(SeatUsageEvent._meta.db_table)
-    count, org, at = map(ops.quote_name, ("count", "organization_id", "created_at"))
-    branches = " ".join(f"WHEN {at} < %s THEN {i}" for i in range(len(bounds)))
+    values = ", ".join(["(%s, %s, %s)"] * len(bounds))
     sql = (
-        f"SELECT bucket, MAX(seats) FROM (SELECT CASE {branches} END AS bucket, "
-        f"{count} AS seats FROM {table} WHERE {org} = %s AND {at} >= %s AND {at} < %s) "
-        "AS events GROUP BY bucket"
+        f"WITH months (i, start, stop) AS (VALUES {values}) "
+        f"SELECT (SELECT {count} FROM {table} WHERE {org} = %s AND {at} < months.start "
+        f"ORDER BY {at} DESC, {pk} DESC LIMIT 1), "
+        f"(SELECT MAX({count}) FROM {table} WHERE {org} = %s AND {at} >= months.start "
+        f"AND {at} < months.stop) "
+        "FROM months ORDER BY months.i"
     )
     adapt = ops.adapt_datetimefield_value
-    params = [adapt(end) for _start, end in bounds]
-    params += [organization_id, adapt(bounds[0][0]), adapt(bounds[-1][1])]
+    params: list = []
+    for i, (start, stop) in enumerate(bounds):
+        params += [i, adapt(start), adapt(stop)]
+    params += [organization_id, organization_id]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return dict(cursor.fetchall())
+        return cursor.fetchall()
 
 
 def usage_report(
@@ -199,8 +206,8 @@ def usage_report(
     """Peak seat count per billing month, oldest first, the last one in progress.
 
     Peak = max(count carried in from before the month, every count inside it). An event
-    exactly at a month's start belongs to that month. Two queries whatever the history
-    length: one for carry-ins, one for per-month maxima.
+    exactly at a month's start belongs to that month. One query whatever the history
+    length.
     """
     now = now or timezone.now()
     anchor = anchor or organization.billing_anchor or organization.created_at
@@ -208,13 +215,12 @@ def usage_report(
     if not bounds:
         return []
 
-    carried = _carried_counts(organization_id=organization.pk, starts=[s for s, _e in bounds])
-    inside = _monthly_maxima(organization_id=organization.pk, bounds=bounds)
+    peaks = _monthly_peaks(organization_id=organization.pk, bounds=bounds)
     months = []
-    for i, (start, end) in enumerate(bounds):
+    for (start, end), (carried, inside) in zip(bounds, peaks, strict=True):
         # Nothing carried in and nothing inside means the ledger had not started by the
         # month's end: unknown, not zero.
-        candidates = [c for c in (carried[i], inside.get(i)) if c is not None]
+        candidates = [c for c in (carried, inside) if c is not None]
         peak = max(candidates) if candidates else None
         months.append(UsageMonth(start=start, end=end, peak=peak, in_progress=start <= now < end))
     return months

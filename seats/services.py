@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from organizations.models import Membership, Organization
@@ -76,8 +76,11 @@ def seat_event_record(
 ) -> SeatUsageEvent:
     """Append one ledger row for a membership change that has just been written.
 
-    The count is read from the memberships table inside the same transaction, under
-    the organization lock, so every row states the true count at that moment.
+    One statement: the database counts the memberships inside the insert itself, so
+    the row states the true count at that moment (the caller holds the organization
+    lock, which orders the rows), and hands back the previous row's count for the
+    drift check. It is the hottest write of the app (every join and removal), hence
+    SQL rather than a count, a read and an ORM insert.
     """
     if not transaction.get_connection().in_atomic_block:
         # Outside a transaction the membership change and its row could be split by a
@@ -85,13 +88,20 @@ def seat_event_record(
         raise RuntimeError("seat_event_record must run inside the membership transaction")
     if delta not in (1, -1):
         raise ValueError("A membership change moves the count by exactly one seat")
-    count = Membership.objects.filter(organization=organization).count()
-    previous = (
-        SeatUsageEvent.objects.filter(organization=organization)
-        .order_by("-id")
-        .values_list("count", flat=True)
-        .first()
-    )
+    actor_id = actor.pk if actor is not None else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LEDGER_APPEND_SQL,
+            {
+                "organization_id": organization.pk,
+                "delta": delta,
+                "cause": str(cause),
+                "membership_id": membership_id,
+                "actor_id": actor_id,
+                "created_at": connection.ops.adapt_datetimefield_value(now),
+            },
+        )
+        event_id, count, previous = cursor.fetchone()
     if previous is not None and previous + delta != count:
         # Something changed memberships without the chokepoint; the row still states
         # the truth, and reconciliation reports the drift.
@@ -102,15 +112,35 @@ def seat_event_record(
             delta,
             count,
         )
-    return SeatUsageEvent.objects.create(
+    event = SeatUsageEvent(
+        pk=event_id,
         organization=organization,
         count=count,
         delta=delta,
         cause=cause,
         membership_id=membership_id,
-        actor=actor,
+        actor_id=actor_id,
         created_at=now,
     )
+    event._state.adding = False  # it is stored: saving it again must be refused
+    event._state.db = connection.alias
+    return event
+
+
+_LEDGER = SeatUsageEvent._meta.db_table
+_MEMBERSHIPS = Membership._meta.db_table
+# The previous row is read in RETURNING with ``id <`` the new row, so it is right
+# whether or not the database lets RETURNING see the row being inserted.
+_LEDGER_APPEND_SQL = (
+    f"INSERT INTO {_LEDGER} "
+    "(organization_id, count, delta, cause, membership_id, actor_id, created_at) "
+    "SELECT %(organization_id)s, "
+    f"(SELECT COUNT(*) FROM {_MEMBERSHIPS} WHERE organization_id = %(organization_id)s), "
+    "%(delta)s, %(cause)s, %(membership_id)s, %(actor_id)s, %(created_at)s "
+    f"RETURNING id, count, (SELECT previous.count FROM {_LEDGER} previous "
+    f"WHERE previous.organization_id = %(organization_id)s AND previous.id < {_LEDGER}.id "
+    "ORDER BY previous.id DESC LIMIT 1)"
+)
 
 
 def seat_baseline_backfill(*, now: datetime | None = None) -> int:

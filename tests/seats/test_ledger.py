@@ -225,6 +225,44 @@ def test_seat_event_record_refuses_to_run_outside_a_transaction(org, owner):
         )
 
 
+def test_recorded_row_is_the_stored_row_and_cannot_be_saved_again(org, owner):
+    now = timezone.now()
+    with transaction.atomic():
+        Membership.objects.create(
+            organization=org, user=UserFactory(), role=Role.MEMBER, created_at=now
+        )
+        row = seat_event_record(
+            organization=org,
+            delta=1,
+            cause=Cause.JOINED,
+            membership_id=None,
+            actor=owner,
+            now=now,
+        )
+    stored = SeatUsageEvent.objects.get(pk=row.pk)
+    assert (stored.count, stored.delta, stored.cause, stored.actor_id, stored.created_at) == (
+        row.count,
+        row.delta,
+        row.cause,
+        owner.pk,
+        now,
+    )
+    assert stored.count == Membership.objects.filter(organization=org).count() == 2
+    with pytest.raises(LedgerImmutable):
+        row.save()
+
+
+def test_a_membership_written_behind_the_chokepoint_is_logged_as_drift(org, owner, caplog):
+    """The row states the true count; the warning names the gap for reconciliation."""
+    Membership.objects.create(
+        organization=org, user=UserFactory(), role=Role.MEMBER, created_at=timezone.now()
+    )
+    membership_add_direct(organization=org, user=UserFactory(), actor=owner)
+    assert events(org)[-1].count == 3
+    assert "Seat ledger drift for organization" in caplog.text
+    assert "1+1 != 3" in caplog.text
+
+
 # --- Baseline backfill ---------------------------------------------------------------
 
 
