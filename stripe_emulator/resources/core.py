@@ -17,6 +17,25 @@ from stripe_emulator.errors import StripeError
 from stripe_emulator.routing import Call, list_response, respond, route, update_metadata
 from stripe_emulator.store import API_VERSION, Store, random_token
 
+
+def _updated(call: Call, obj: dict[str, Any], *, before: dict[str, Any]) -> dict[str, Any]:
+    """Emit ``<object>.updated`` with what changed since ``before``, then answer."""
+    store = call.store
+    store.emit(
+        f"{obj['object']}.updated",
+        obj,
+        previous_attributes=billing.previous_attributes(before, store.render(obj)),
+    )
+    return respond(call, obj)
+
+
+def _deleted(store: Store, obj: dict[str, Any]) -> dict[str, Any]:
+    """Emit ``<object>.deleted``, forget the object, and answer Stripe's deleted stub."""
+    store.emit(f"{obj['object']}.deleted", obj)
+    store.deleted.add(obj["id"])
+    return {"id": obj["id"], "object": obj["object"], "deleted": True}
+
+
 # ------------------------------------------------------------------------------ account
 
 
@@ -108,12 +127,7 @@ def customer_modify(call: Call) -> dict[str, Any]:
     if "default_payment_method" in settings:
         cust["invoice_settings"]["default_payment_method"] = default_pm or None
     update_metadata(cust, params.get("metadata"))
-    store.emit(
-        "customer.updated",
-        cust,
-        previous_attributes=billing.previous_attributes(before, store.render(cust)),
-    )
-    return respond(call, cust)
+    return _updated(call, cust, before=before)
 
 
 @route("DELETE", "/v1/customers/{id}", "CustomerDeleteParams")
@@ -124,9 +138,7 @@ def customer_delete(call: Call) -> dict[str, Any]:
     for sub in store.all("subscription"):
         if sub["customer"] == cust["id"] and sub["status"] != "canceled":
             billing.sub_cancel(store, sub, now=now, reason="cancellation_requested")
-    store.emit("customer.deleted", cust)
-    store.deleted.add(cust["id"])
-    return {"id": cust["id"], "object": "customer", "deleted": True}
+    return _deleted(store, cust)
 
 
 @route(
@@ -247,12 +259,7 @@ def product_modify(call: Call) -> dict[str, Any]:
             prod[key] = params[key] if params[key] != "" else None
     update_metadata(prod, params.get("metadata"))
     prod["updated"] = int(time.time())
-    store.emit(
-        "product.updated",
-        prod,
-        previous_attributes=billing.previous_attributes(before, store.render(prod)),
-    )
-    return respond(call, prod)
+    return _updated(call, prod, before=before)
 
 
 @route("DELETE", "/v1/products/{id}", "ProductDeleteParams")
@@ -264,9 +271,7 @@ def product_delete(call: Call) -> dict[str, Any]:
             message="This product cannot be deleted because it has one or more user-created "
             "prices.",
         )
-    store.emit("product.deleted", prod)
-    store.deleted.add(prod["id"])
-    return {"id": prod["id"], "object": "product", "deleted": True}
+    return _deleted(store, prod)
 
 
 @route(
@@ -402,12 +407,7 @@ def price_modify(call: Call) -> dict[str, Any]:
         if key in params:
             price_obj[key] = params[key] if params[key] != "" else None
     update_metadata(price_obj, params.get("metadata"))
-    store.emit(
-        "price.updated",
-        price_obj,
-        previous_attributes=billing.previous_attributes(before, store.render(price_obj)),
-    )
-    return respond(call, price_obj)
+    return _updated(call, price_obj, before=before)
 
 
 @route(
