@@ -14,6 +14,18 @@ def subscribed(stripe_world, org, owner, member):
     return stripe_world.subscribe(org, owner, seats=5)
 
 
+def _checkout(org, actor, *, seats):
+    return services.checkout_start(
+        organization=org,
+        actor=actor,
+        tier="teams",
+        cycle="monthly",
+        seats=seats,
+        success_url="http://testserver/ok",
+        cancel_url="http://testserver/no",
+    )
+
+
 def _snapshot(stripe_world, org):
     org.refresh_from_db()
     writes = [e for e in stripe_world.control.requests(method="POST")]
@@ -89,15 +101,7 @@ def test_unknown_cycle_and_tier_changes_are_refused(stripe_world, subscribed, ow
 
 def test_checkout_below_seats_in_use_is_refused(org, owner, member):
     with pytest.raises(BillingRefused) as refused:
-        services.checkout_start(
-            organization=org,
-            actor=owner,
-            tier="teams",
-            cycle="monthly",
-            seats=1,
-            success_url="http://testserver/ok",
-            cancel_url="http://testserver/no",
-        )
+        _checkout(org, owner, seats=1)
     assert "2 seats are in use" in refused.value.message
 
 
@@ -106,29 +110,13 @@ def test_checkout_above_the_tier_limit_is_refused(org, owner, settings):
     plans["teams"]["max_seats"] = 3
     settings.SEATWISE_PLANS = plans
     with pytest.raises(BillingRefused) as refused:
-        services.checkout_start(
-            organization=org,
-            actor=owner,
-            tier="teams",
-            cycle="monthly",
-            seats=4,
-            success_url="http://testserver/ok",
-            cancel_url="http://testserver/no",
-        )
+        _checkout(org, owner, seats=4)
     assert "Teams allows up to 3 seats" in refused.value.message
 
 
 def test_second_checkout_while_subscribed_is_refused(stripe_world, subscribed, owner):
     with pytest.raises(BillingRefused) as refused:
-        services.checkout_start(
-            organization=subscribed,
-            actor=owner,
-            tier="teams",
-            cycle="monthly",
-            seats=5,
-            success_url="http://testserver/ok",
-            cancel_url="http://testserver/no",
-        )
+        _checkout(subscribed, owner, seats=5)
     assert "already has a subscription" in refused.value.message
 
 
