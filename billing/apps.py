@@ -5,6 +5,6 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self):
-        from billing import receivers
+        from billing import receivers, webhook_admin  # noqa: F401 (registers its admin)
 
         receivers.connect()

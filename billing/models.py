@@ -146,3 +146,46 @@ class Drift(models.Model):
 
     def __str__(self):
         return f"{self.organization}: {self.get_kind_display()}"
+
+
+class WebhookDelivery(models.Model):
+    """A Stripe event received at the webhook endpoint: the inbox row.
+
+    The endpoint checks the signature, stores the event under Stripe's id (unique, so a
+    duplicate delivery finds the row and stops there) and answers 200; the
+    task ``billing.tasks.webhook_delivery_process`` runs dj-stripe's processing later.
+    ``status`` becomes ``processed`` in the same transaction as dj-stripe's ``Event`` row
+    and our receivers' tasks, so each event is processed once; a failure leaves the row
+    ``failed`` with its error, for a retry.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received, waiting for a worker"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed (retried)"
+        IGNORED = "ignored", "Ignored: names an object Stripe does not have"
+
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=250)
+    webhook_endpoint = models.ForeignKey(
+        "djstripe.WebhookEndpoint",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # never looked up by endpoint; one index less per delivery
+    )
+    body = models.TextField(help_text="The event exactly as Stripe signed it.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event_id"], name="webhook_delivery_event_id_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.event_id} ({self.event_type}): {self.status}"

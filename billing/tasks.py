@@ -92,3 +92,9 @@ def reconcile_all() -> int:
     for organization_id in ids:
         reconcile_organization.delay(organization_id)
     return len(ids)
+
+
+@shared_task(**RETRY)
+def webhook_delivery_process(event_id: str) -> str:
+    """A Stripe event the webhook endpoint recorded: dj-stripe's processing, once."""
+    return services.webhook_delivery_process(event_id=event_id)

@@ -16,7 +16,8 @@ Rules kept here:
 
 The package's modules: ``common`` (refusals, the actor check, validation, the lock),
 ``subscriptions`` (what owners and billing managers do, and the Stripe sync),
-``renewal`` (the renewal job's steps and reconciliation) and ``setup``. Import from here.
+``renewal`` (the renewal job's steps and reconciliation), ``webhooks`` (the Stripe
+webhook inbox) and ``setup``. Import from here.
 """
 
 from billing.services.common import (
@@ -58,6 +59,11 @@ from billing.services.subscriptions import (
     subscription_sync,
     subscription_uncancel,
 )
+from billing.services.webhooks import (
+    webhook_deliveries_retry,
+    webhook_delivery_process,
+    webhook_delivery_receive,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -94,5 +100,8 @@ __all__ = [
     "subscription_sync",
     "subscription_uncancel",
     "trial_extend",
+    "webhook_deliveries_retry",
+    "webhook_delivery_process",
+    "webhook_delivery_receive",
     "webhook_endpoint_ensure",
 ]

@@ -1,6 +1,7 @@
 """The webhook endpoint under bad and repeated input: each refusal is a 400 that changes
-nothing, odd but genuine events are ignored without a 500, and duplicates or reordering
-never change the outcome."""
+nothing (not even the inbox), odd but genuine events are ignored without a 500, and
+duplicates or reordering never change the outcome. The inbox itself (exactly-once
+processing, failures, the worker) is tests/billing/test_webhook_inbox.py."""
 
 import hashlib
 import hmac
@@ -10,6 +11,7 @@ import time
 import pytest
 from djstripe.models import Event, WebhookEndpoint
 
+from billing.models import WebhookDelivery
 from billing.selectors import subscription_summary
 
 
@@ -58,7 +60,12 @@ def _post(client, endpoint, body: str, signature: str | None, **headers):
 
 def _state(org):
     org.refresh_from_db()
-    return (org.seats_purchased, org.subscription_status, Event.objects.count())
+    return (
+        org.seats_purchased,
+        org.subscription_status,
+        Event.objects.count(),
+        WebhookDelivery.objects.count(),
+    )
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 renewals while their webhooks pile up undelivered. Then every event is delivered in a
 shuffled order, each up to three times, and one in ten is first answered 500 by the app
 (the emulator fails the Stripe call the app makes while processing it, so the failure
-is the app's own). Stripe would retry those; the test redelivers them later.
+is the app's own; tasks run inline in the tests, so it reaches the request). Stripe
+would retry those; the test redelivers them later.
 
 The result must equal in-order processing. Our receivers re-read Stripe rather than
 trust the payload, so in-order processing ends in Stripe's current state: the test
@@ -93,10 +94,11 @@ def chaos(stripe_world, orgs, *, tally, seed: int) -> None:
     secret = WebhookEndpoint.objects.get().secret
     plan = [d for d in deliveries for _ in range(rng.randint(1, 3))]
     rng.shuffle(plan)
-    # dj-stripe re-reads the event's object from Stripe before storing anything, so a
-    # failing Stripe makes the whole delivery roll back and answer 500, as a crash of
-    # the app would; Stripe then retries it. (Events without an object to re-read are
-    # stored first, so they are not chosen: their 500 would come from the eager task.)
+    # The endpoint records the delivery, then its processing (inline in the tests, a
+    # worker's task in production) re-reads the event's object from Stripe: a failing
+    # Stripe rolls the processing back and leaves the inbox row failed, and the request
+    # answers 500; Stripe's retry finds the row failed and processes it. (Events without
+    # an object to re-read are not chosen: their 500 would come from a later task.)
     candidates = [d["event_id"] for d in deliveries if rereads_its_object(d)]
     fail_first = set(rng.sample(candidates, k=len(deliveries) // 10))
     client = Client(raise_request_exception=False)
