@@ -137,8 +137,12 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def celery_workers(*, count: int, concurrency: int, queue: str, log_path: Path):
-    """Real Celery workers (the production command, thread pool) on a queue of their own."""
+def celery_workers(
+    *, count: int, concurrency: int, queue: str, log_path: Path, publish_queue: str = ""
+):
+    """Real Celery workers (the production command, thread pool) on a queue of their own.
+    The tasks they enqueue go to ``publish_queue`` when given (read by no worker, so a
+    measure can count them), to ``queue`` otherwise."""
     from config.celery import app as celery_app
 
     processes = []
@@ -169,7 +173,7 @@ def celery_workers(*, count: int, concurrency: int, queue: str, log_path: Path):
                         "--loglevel=WARNING",
                     ],
                     cwd=ROOT,
-                    env=child_env(CELERY_TASK_DEFAULT_QUEUE=queue),
+                    env=child_env(CELERY_TASK_DEFAULT_QUEUE=publish_queue or queue),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )

@@ -14,8 +14,9 @@ DATABASES = {
         + env("BENCH_DATABASE_NAME", default="seatwise_bench"),
     )
 }
-# A connection per worker process and request, as production without pooling.
-DATABASES["default"]["CONN_MAX_AGE"] = 0
+# A connection per worker process and request, as production without pooling; a
+# measure may ask for persistent connections (``BENCH_CONN_MAX_AGE``, seconds).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("BENCH_CONN_MAX_AGE", default=0)
 
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="seatwise-bench")
