@@ -53,7 +53,14 @@ def webhook_delivery_receive(
             f"INSERT INTO {table} (event_id, event_type, webhook_endpoint_id, body, status,"
             " attempts, last_error, received_at) VALUES (%s, %s, %s, %s, %s, 0, '', %s)"
             " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            [event["id"], event["type"], endpoint.pk, body, Status.RECEIVED, now],
+            [
+                event["id"],
+                event["type"],
+                endpoint.pk,
+                body,
+                Status.RECEIVED,
+                connection.ops.adapt_datetimefield_value(now),
+            ],
         )
         inserted = cursor.fetchone() is not None
     if inserted:
@@ -145,6 +152,25 @@ def webhook_delivery_process(*, event_id: str, now: datetime | None = None) -> s
     if failure is not None:
         raise failure
     return delivery.status
+
+
+def webhook_deliveries_requeue_stuck(*, now: datetime | None = None) -> int:
+    """Enqueue again every delivery still waiting ``REQUEUE_AFTER`` after it arrived.
+
+    Its task was lost (the broker was down, or the process died between the commit and
+    the enqueue). Since we answered 200, Stripe will not send it again, so a periodic
+    job (beat: ``webhook-deliveries-requeue``) is what finds it. Failed deliveries are
+    not swept: Celery retried them already, and staff see them in the admin.
+    """
+    now = now or timezone.now()
+    stuck = list(
+        WebhookDelivery.objects.filter(
+            status=Status.RECEIVED, received_at__lt=now - REQUEUE_AFTER
+        ).values_list("event_id", flat=True)
+    )
+    for event_id in stuck:
+        transaction.on_commit(lambda e=event_id: _enqueue(e))
+    return len(stuck)
 
 
 def webhook_deliveries_retry(*, event_ids: list[str]) -> int:

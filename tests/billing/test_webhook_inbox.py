@@ -123,6 +123,27 @@ def test_a_delivery_whose_task_was_lost_is_queued_again_by_a_later_delivery(
     assert processed[delivery["event_id"]] == 1
 
 
+def test_the_periodic_sweep_queues_a_lost_task_again_once_it_has_waited_long_enough(
+    stripe_world, subscribed, processed, django_capture_on_commit_callbacks
+):
+    """We answered 200, so Stripe will not resend: the beat job finds the row."""
+    delivery = updated_delivery(stripe_world, subscribed)
+    event = json.loads(delivery["body"])
+    endpoint = WebhookEndpoint.objects.get()
+    with django_capture_on_commit_callbacks(execute=False):  # the enqueue never happens
+        services.webhook_delivery_receive(endpoint=endpoint, event=event, body=delivery["body"])
+
+    assert services.webhook_deliveries_requeue_stuck() == 0  # too early: it may be queued
+    later = timezone.now() + REQUEUE_AFTER + timedelta(seconds=1)
+    with stripe_world.capture(execute=True):
+        swept = services.webhook_deliveries_requeue_stuck(now=later)
+
+    assert swept == 1
+    assert delivery_row(delivery).status == "processed"
+    assert processed[delivery["event_id"]] == 1
+    assert services.webhook_deliveries_requeue_stuck(now=later) == 0
+
+
 def test_a_processing_failure_is_kept_with_its_error_and_the_next_delivery_retries_it(
     stripe_world, subscribed, processed
 ):
