@@ -7,8 +7,10 @@ by Stripe instead of applied twice.
 
 Stripe's exceptions are mapped to three of ours, which is all the callers need to know:
 ``PaymentDeclined`` (tell the user), ``StripeTransient`` (retry with backoff) and
-``StripeInvalid`` (a bug or bad state: do not retry). Objects come back as plain dicts.
-Ids are logged at debug level only, never whole objects.
+``StripeInvalid`` (a bug or bad state: do not retry). A 429 is ``StripeRateLimited``, a
+``StripeTransient`` that says when to retry: Stripe's budget is per second, so the
+answer is "again in a second", not an exponential backoff. Objects come back as plain
+dicts. Ids are logged at debug level only, never whole objects.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ class StripeTransient(StripeGatewayError):
     """Stripe was unreachable, overloaded or failed on its side: retry with backoff."""
 
 
+class StripeRateLimited(StripeTransient):
+    """Stripe answered 429: over the account's per-second request budget (or an object
+    lock held too long). ``retry_after`` is Stripe's ``Retry-After`` in seconds when it
+    sent one; otherwise the budget refills within a second."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
 class StripeInvalid(StripeGatewayError):
     """Stripe refused the request itself; retrying the same request will not help."""
 
@@ -63,23 +75,37 @@ def _mapped_errors(operation: str):
         raise PaymentDeclined(
             exc.user_message or "Your card was declined.", code=exc.code or "", status=402
         ) from exc
-    except (stripe.RateLimitError, stripe.APIConnectionError) as exc:
-        raise StripeTransient(
-            "Stripe is not answering right now. Please try again in a moment.",
-            code=getattr(exc, "code", "") or "",
-            status=getattr(exc, "http_status", None),
-        ) from exc
     except stripe.StripeError as exc:
-        status = getattr(exc, "http_status", None) or 0
-        if status >= 500 or status in (409, 429):
-            raise StripeTransient(
+        status = exc.http_status or 0
+        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+        # Stripe-Should-Retry: false leaves a 429 to the slow backoff of other errors.
+        throttled = isinstance(exc, stripe.RateLimitError) or status == 429
+        if throttled and headers.get("stripe-should-retry") != "false":
+            raise StripeRateLimited(
                 "Stripe is not answering right now. Please try again in a moment.",
                 code=exc.code or "",
                 status=status,
+                retry_after=_seconds(headers.get("retry-after")),
+            ) from exc
+        transient = isinstance(exc, stripe.APIConnectionError) or status >= 500 or status == 409
+        if throttled or transient:
+            raise StripeTransient(
+                "Stripe is not answering right now. Please try again in a moment.",
+                code=exc.code or "",
+                status=status or None,
             ) from exc
         raise StripeInvalid(
             exc.user_message or str(exc), code=exc.code or "", status=status
         ) from exc
+
+
+def _seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (Stripe sends no HTTP dates); None when absent or odd."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 3600 else None
 
 
 def _plain(obj) -> dict:

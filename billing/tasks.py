@@ -1,24 +1,61 @@
 """Celery tasks: thin wrappers that receive ids and call one billing service.
 
-Transient Stripe failures (5xx, 429, timeouts) retry with exponential backoff; the
-services are idempotent, so a retry or a redelivery after a worker crash is safe.
+Transient Stripe failures (5xx, timeouts) retry with exponential backoff; a 429 retries
+after about a second (see ``StripeTask``). The services are idempotent, so a retry or a
+redelivery after a worker crash is safe, and a task that runs out of retries leaves its
+pending change pending for the next run of the job.
 """
 
 from __future__ import annotations
 
-from celery import shared_task
+import random
+
+from celery import Task, shared_task
 from django.utils import timezone
 
 from billing import services
-from billing.gateway import StripeTransient
+from billing.gateway import StripeRateLimited, StripeTransient
 from organizations.models import Organization
 
+# A 429 only says the account's per-second budget is spent, so it gets about a second
+# and many more tries (~5 minutes of steady throttling, the patience of the backoff);
+# other transient errors get TRANSIENT_MAX_RETRIES, with the exponential backoff.
+RATE_LIMITED_DELAY = 1.0
+RATE_LIMITED_MAX_RETRIES = 200
+TRANSIENT_MAX_RETRIES = 8
+
+
+class StripeTask(Task):
+    """Retries a 429 after ``Retry-After`` or about a second, with jitter so the workers'
+    retries spread over the next second; other transient errors keep the exponential
+    backoff. Stripe's budget refills every second: backing off 2, 4, 8 s left it idle.
+
+    Celery counts both kinds in one ``request.retries``, so a 5xx after many 429s backs
+    off longer and may give up sooner; its change then waits for the next run. The
+    limits are checked here rather than passed to ``retry(max_retries=...)``, which
+    Celery's autoretry would keep on the task object for its later calls."""
+
+    max_retries = RATE_LIMITED_MAX_RETRIES
+
+    def retry(self, *args, exc=None, countdown=None, **options):
+        if isinstance(exc, StripeRateLimited):
+            countdown = rate_limited_countdown(exc)
+        elif exc is not None and self.request.retries >= TRANSIENT_MAX_RETRIES:
+            raise exc  # out of retries: the task fails with Stripe's error, as Celery does
+        return super().retry(*args, exc=exc, countdown=countdown, **options)
+
+
+def rate_limited_countdown(exc: StripeRateLimited) -> float:
+    wait = RATE_LIMITED_DELAY if exc.retry_after is None else min(exc.retry_after, 60.0)
+    return wait + random.uniform(0, RATE_LIMITED_DELAY / 2)
+
+
 RETRY = {
+    "base": StripeTask,
     "autoretry_for": (StripeTransient,),
     "retry_backoff": 2,
     "retry_backoff_max": 300,
     "retry_jitter": True,
-    "max_retries": 8,
     "acks_late": True,
 }
 
