@@ -167,11 +167,13 @@ class CheckoutDefaults:
 
 
 def checkout_defaults(
-    *, organization: Organization, now: datetime | None = None
+    *, organization: Organization, now: datetime | None = None, used: int | None = None
 ) -> CheckoutDefaults:
     """What a (re)subscribe form starts with: the previous tier and cycle, and seats =
-    max(previously paid, currently used)."""
-    used = seat_summary(organization=organization, now=now).used
+    max(previously paid, currently used). ``used`` is the seats in use when the caller
+    has already counted them (the subscription page's summary has)."""
+    if used is None:
+        used = seat_summary(organization=organization, now=now).used
     previous = 0
     if organization.stripe_subscription_id:
         stored = StripeSubscription.objects.filter(id=organization.stripe_subscription_id).first()

@@ -83,7 +83,7 @@ def _subscription_page(
     summary = _summary(request, organization)
     defaults = None
     if not summary.is_subscribed:
-        defaults = checkout_defaults(organization=organization, now=now)
+        defaults = checkout_defaults(organization=organization, now=now, used=summary.used)
     context = {
         **org_nav(organization=organization, membership=membership, tab="billing"),
         "summary": summary,

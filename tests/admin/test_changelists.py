@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -16,6 +17,7 @@ from organizations.services import (
     membership_remove,
     organization_create,
 )
+from seats.admin import LedgerPaginator
 from seats.models import SeatUsageEvent
 from tests.factories import UserFactory
 
@@ -167,3 +169,40 @@ def test_ledger_tombstones_pending_changes_and_drift_are_read_only(staff_client,
         change = staff_client.get(reverse(f"admin:{model}_change", args=[obj.pk]))
         assert change.status_code == 200 and not change.context["has_change_permission"]
     assert SeatUsageEvent.objects.exists() and Membership.objects.exists()
+
+
+def ledger_total_and_queries(client) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse("admin:seats_seatusageevent_changelist"))
+    return response.context["cl"].result_count, len(ctx.captured_queries)
+
+
+def test_a_large_ledgers_total_is_postgresqls_estimate_in_as_many_queries(
+    staff_client, staff, monkeypatch
+):
+    populate(2, staff=staff)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {SeatUsageEvent._meta.db_table}")
+    analyzed = SeatUsageEvent.objects.count()
+    populate(3, staff=staff)  # rows the estimate has not seen yet
+
+    exact, exact_queries = ledger_total_and_queries(staff_client)
+    monkeypatch.setattr(LedgerPaginator, "ESTIMATE_ABOVE", 1)
+    estimated, estimated_queries = ledger_total_and_queries(staff_client)
+
+    assert (exact, estimated) == (SeatUsageEvent.objects.count(), analyzed)
+    assert estimated_queries == exact_queries
+
+
+def test_a_searched_or_filtered_ledger_is_counted_exactly(staff_client, staff, monkeypatch):
+    populate(2, staff=staff)
+    monkeypatch.setattr(LedgerPaginator, "ESTIMATE_ABOVE", 0)  # any estimate would do
+    url = reverse("admin:seats_seatusageevent_changelist")
+    org = Organization.objects.exclude(seat_events=None).latest("pk")
+
+    searched = staff_client.get(url, {"q": org.slug}).context["cl"]
+    filtered = staff_client.get(url, {"cause__exact": "removed"}).context["cl"]
+
+    matching = Q(organization__name__icontains=org.slug) | Q(organization__slug__icontains=org.slug)
+    assert searched.result_count == SeatUsageEvent.objects.filter(matching).count() > 0
+    assert filtered.result_count == SeatUsageEvent.objects.filter(cause="removed").count() == 2

@@ -6,6 +6,8 @@ Every refusal is shown as the service words it, and changes nothing."""
 import copy
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -245,3 +247,12 @@ def test_checkout_redirects_to_stripe_and_the_return_url_activates_the_page(
     assert "Thank you! The subscription is active." in page
     assert "Teams · Annual" in page and "$900.00" in page
     stripe_world.deliver()
+
+
+def test_trial_page_counts_the_seats_once(owner_client, org, member):
+    with CaptureQueriesContext(connection) as ctx:
+        page = _page(owner_client, org)
+    # The summary's count also gives the checkout form its default (2 seats in use).
+    seat_counts = [q for q in ctx.captured_queries if "organizations_invitation" in q["sql"]]
+    assert len(seat_counts) == 1
+    assert 'name="seats" value="2"' in page
