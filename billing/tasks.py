@@ -135,3 +135,9 @@ def reconcile_all() -> int:
 def webhook_delivery_process(event_id: str) -> str:
     """A Stripe event the webhook endpoint recorded: dj-stripe's processing, once."""
     return services.webhook_delivery_process(event_id=event_id)
+
+
+@shared_task(acks_late=True)
+def webhook_deliveries_requeue() -> int:
+    """Beat: queue again the deliveries whose processing task was lost."""
+    return services.webhook_deliveries_requeue_stuck()

@@ -114,6 +114,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_all",
         "schedule": crontab(hour=3, minute=17),
     },
+    "webhook-deliveries-requeue": {
+        "task": "billing.tasks.webhook_deliveries_requeue",
+        "schedule": timedelta(minutes=5),
+    },
 }
 
 # --- Seats --------------------------------------------------------------------------

@@ -144,6 +144,15 @@ def test_the_periodic_sweep_queues_a_lost_task_again_once_it_has_waited_long_eno
     assert services.webhook_deliveries_requeue_stuck(now=later) == 0
 
 
+def test_beat_runs_the_sweep(settings, stripe_world, subscribed, processed):
+    entry = settings.CELERY_BEAT_SCHEDULE["webhook-deliveries-requeue"]
+    assert entry["task"] == tasks.webhook_deliveries_requeue.name
+    delivery = updated_delivery(stripe_world, subscribed)
+    stripe_world.post_webhook(delivery)  # processed at once: nothing left to sweep
+    assert tasks.webhook_deliveries_requeue.apply().get() == 0
+    assert processed[delivery["event_id"]] == 1
+
+
 def test_a_processing_failure_is_kept_with_its_error_and_the_next_delivery_retries_it(
     stripe_world, subscribed, processed
 ):
