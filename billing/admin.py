@@ -1,6 +1,7 @@
 """Staff admin for billing: the organization list with its plan, status, seats and drift
-flag; pending changes; reconciliation drift. Records are read-only; every action calls
-a billing service and reports each row's outcome, Stripe errors included.
+flag; pending changes; reconciliation drift; the Stripe webhook inbox. Records are
+read-only; every action calls a billing service and reports each row's outcome, Stripe
+errors included.
 
 The organization admin is ``organizations.admin.OrganizationAdmin`` extended here and
 re-registered, because apps depend one way (billing → organizations): the tenant app
@@ -21,10 +22,11 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from billing import catalog, services
 from billing.gateway import StripeGatewayError
-from billing.models import Drift, PendingChange
+from billing.models import Drift, PendingChange, WebhookDelivery
 from billing.selectors import Status, subscription_status, subscription_summary
 from organizations.admin import OrganizationAdmin
 from organizations.models import Organization
@@ -335,3 +337,41 @@ class DriftAdmin(ReadOnlyAdmin):
 
         open_drifts = queryset.filter(resolved_at__isnull=True).select_related("organization")
         _per_row(self, request, open_drifts, run, label=lambda drift: str(drift.organization))
+
+
+# --- The webhook inbox: every delivery, its status and last error ------------------------
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "event_id",
+        "event_type",
+        "status",
+        "attempts",
+        "received_at",
+        "processed_at",
+        "error",
+    ]
+    list_filter = ["status"]
+    search_fields = ["=event_id", "event_type"]
+    date_hierarchy = "received_at"
+    ordering = ["-received_at"]
+    show_full_result_count = False
+    actions = ["process_again"]
+
+    @admin.display(description="last error")
+    def error(self, obj: WebhookDelivery) -> str:
+        return Truncator(obj.last_error).chars(120)
+
+    @admin.action(description="Process again (deliveries not yet processed)")
+    def process_again(self, request, queryset):
+        ids = list(queryset.values_list("event_id", flat=True))
+        queued = services.webhook_deliveries_retry(event_ids=ids)
+        skipped = len(ids) - queued
+        self.message_user(
+            request,
+            f"{queued} queued for processing"
+            + (f"; {skipped} already processed or ignored, left alone." if skipped else "."),
+            messages.SUCCESS,
+        )

@@ -5,6 +5,6 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self):
-        from billing import receivers, webhook_admin  # noqa: F401 (registers its admin)
+        from billing import receivers
 
         receivers.connect()

@@ -67,7 +67,7 @@ def _options(idempotency_key: str | None = None) -> dict[str, Any]:
 
 
 @contextmanager
-def _mapped_errors(operation: str):
+def mapped_errors(operation: str):
     try:
         yield
     except stripe.CardError as exc:
@@ -121,21 +121,21 @@ def api_base() -> str:
 
 
 def price_id_for_lookup_key(lookup_key: str) -> str | None:
-    with _mapped_errors("price lookup"):
+    with mapped_errors("price lookup"):
         prices = stripe.Price.list(lookup_keys=[lookup_key], active=True, **_options())
     data = prices.get("data") or []
     return data[0]["id"] if data else None
 
 
 def product_create(*, name: str, idempotency_key: str) -> dict:
-    with _mapped_errors("product create"):
+    with mapped_errors("product create"):
         return _plain(stripe.Product.create(name=name, **_options(idempotency_key)))
 
 
 def price_create(
     *, product_id: str, unit_amount: int, interval: str, lookup_key: str, idempotency_key: str
 ) -> dict:
-    with _mapped_errors("price create"):
+    with mapped_errors("price create"):
         price = stripe.Price.create(
             product=product_id,
             unit_amount=unit_amount,
@@ -148,7 +148,7 @@ def price_create(
 
 
 def price_retrieve(price_id: str) -> dict:
-    with _mapped_errors("price retrieve"):
+    with mapped_errors("price retrieve"):
         return _plain(stripe.Price.retrieve(price_id, **_options()))
 
 
@@ -156,7 +156,7 @@ def price_retrieve(price_id: str) -> dict:
 
 
 def test_clock_create(*, frozen_time: int, name: str, idempotency_key: str) -> dict:
-    with _mapped_errors("test clock create"):
+    with mapped_errors("test clock create"):
         clock = stripe.test_helpers.TestClock.create(
             frozen_time=frozen_time, name=name, **_options(idempotency_key)
         )
@@ -164,12 +164,12 @@ def test_clock_create(*, frozen_time: int, name: str, idempotency_key: str) -> d
 
 
 def test_clock_retrieve(clock_id: str) -> dict:
-    with _mapped_errors("test clock retrieve"):
+    with mapped_errors("test clock retrieve"):
         return _plain(stripe.test_helpers.TestClock.retrieve(clock_id, **_options()))
 
 
 def test_clock_advance(*, clock_id: str, frozen_time: int) -> dict:
-    with _mapped_errors("test clock advance"):
+    with mapped_errors("test clock advance"):
         clock = stripe.test_helpers.TestClock.advance(
             clock_id, frozen_time=frozen_time, **_options()
         )
@@ -182,12 +182,12 @@ def customer_create(
     params: dict[str, Any] = {"email": email, "name": name, "metadata": metadata}
     if test_clock:
         params["test_clock"] = test_clock
-    with _mapped_errors("customer create"):
+    with mapped_errors("customer create"):
         return _plain(stripe.Customer.create(**params, **_options(idempotency_key)))
 
 
 def customer_retrieve(customer_id: str) -> dict:
-    with _mapped_errors("customer retrieve"):
+    with mapped_errors("customer retrieve"):
         return _plain(stripe.Customer.retrieve(customer_id, **_options()))
 
 
@@ -205,7 +205,7 @@ def checkout_session_create(
     metadata: dict,
     idempotency_key: str,
 ) -> dict:
-    with _mapped_errors("checkout session create"):
+    with mapped_errors("checkout session create"):
         session = stripe.checkout.Session.create(
             mode="subscription",
             customer=customer_id,
@@ -222,7 +222,7 @@ def checkout_session_create(
 
 
 def checkout_session_retrieve(session_id: str) -> dict:
-    with _mapped_errors("checkout session retrieve"):
+    with mapped_errors("checkout session retrieve"):
         return _plain(stripe.checkout.Session.retrieve(session_id, **_options()))
 
 
@@ -230,12 +230,12 @@ def checkout_session_retrieve(session_id: str) -> dict:
 
 
 def subscription_retrieve(subscription_id: str) -> dict:
-    with _mapped_errors("subscription retrieve"):
+    with mapped_errors("subscription retrieve"):
         return _plain(stripe.Subscription.retrieve(subscription_id, **_options()))
 
 
 def subscriptions_for_customer(customer_id: str) -> list[dict]:
-    with _mapped_errors("subscription list"):
+    with mapped_errors("subscription list"):
         result = stripe.Subscription.list(customer=customer_id, status="all", **_options())
     return [_plain(sub) for sub in result.auto_paging_iter()]
 
@@ -253,7 +253,7 @@ def subscription_item_set(
     ``error_if_incomplete`` makes Stripe refuse the whole update when the proration
     invoice cannot be paid, so a declined card never leaves more seats than were paid.
     """
-    with _mapped_errors("subscription update"):
+    with mapped_errors("subscription update"):
         sub = stripe.Subscription.modify(
             subscription_id,
             items=[{"id": item_id, "price": price_id, "quantity": quantity}],
@@ -268,7 +268,7 @@ def subscription_item_set(
 def subscription_cancel_at_period_end(
     *, subscription_id: str, cancel: bool, idempotency_key: str
 ) -> dict:
-    with _mapped_errors("subscription cancel_at_period_end"):
+    with mapped_errors("subscription cancel_at_period_end"):
         sub = stripe.Subscription.modify(
             subscription_id, cancel_at_period_end=cancel, **_options(idempotency_key)
         )
@@ -284,7 +284,7 @@ def invoice_preview(
     quantity: int,
     proration_date: int,
 ) -> dict:
-    with _mapped_errors("invoice preview"):
+    with mapped_errors("invoice preview"):
         invoice = stripe.Invoice.create_preview(
             customer=customer_id,
             subscription=subscription_id,
@@ -299,7 +299,7 @@ def invoice_preview(
 
 
 def invoices_for_customer(customer_id: str, *, limit: int = 24) -> list[dict]:
-    with _mapped_errors("invoice list"):
+    with mapped_errors("invoice list"):
         result = stripe.Invoice.list(customer=customer_id, limit=limit, **_options())
     return [_plain(inv) for inv in result.get("data", [])]
 
@@ -308,7 +308,7 @@ def invoices_for_customer(customer_id: str, *, limit: int = 24) -> list[dict]:
 
 
 def schedule_create_from_subscription(*, subscription_id: str, idempotency_key: str) -> dict:
-    with _mapped_errors("schedule create"):
+    with mapped_errors("schedule create"):
         schedule = stripe.SubscriptionSchedule.create(
             from_subscription=subscription_id, **_options(idempotency_key)
         )
@@ -316,13 +316,13 @@ def schedule_create_from_subscription(*, subscription_id: str, idempotency_key: 
 
 
 def schedule_retrieve(schedule_id: str) -> dict:
-    with _mapped_errors("schedule retrieve"):
+    with mapped_errors("schedule retrieve"):
         return _plain(stripe.SubscriptionSchedule.retrieve(schedule_id, **_options()))
 
 
 def schedule_set_phases(*, schedule_id: str, phases: list[dict], idempotency_key: str) -> dict:
     """Replace the schedule's phases. Nothing is prorated: the switch is at a boundary."""
-    with _mapped_errors("schedule update"):
+    with mapped_errors("schedule update"):
         schedule = stripe.SubscriptionSchedule.modify(
             schedule_id,
             phases=phases,
@@ -335,7 +335,7 @@ def schedule_set_phases(*, schedule_id: str, phases: list[dict], idempotency_key
 
 
 def schedule_release(*, schedule_id: str, idempotency_key: str) -> dict:
-    with _mapped_errors("schedule release"):
+    with mapped_errors("schedule release"):
         return _plain(stripe.SubscriptionSchedule.release(schedule_id, **_options(idempotency_key)))
 
 
@@ -344,7 +344,7 @@ def schedule_release(*, schedule_id: str, idempotency_key: str) -> dict:
 
 def webhook_endpoint_create(*, url: str, events: list[str], metadata: dict) -> dict:
     """Stripe returns the signing secret only here, at creation."""
-    with _mapped_errors("webhook endpoint create"):
+    with mapped_errors("webhook endpoint create"):
         endpoint = stripe.WebhookEndpoint.create(
             url=url,
             enabled_events=events,
@@ -373,7 +373,7 @@ def djstripe_sync(model, data: dict):
 
 def customer_attach_test_card(*, customer_id: str, idempotency_key: str) -> dict:
     """Give a test-mode customer Stripe's always-succeeding Visa as default (the demo)."""
-    with _mapped_errors("attach test card"):
+    with mapped_errors("attach test card"):
         method = stripe.PaymentMethod.attach(
             "pm_card_visa", customer=customer_id, **_options(idempotency_key + "-attach")
         )
@@ -389,7 +389,7 @@ def subscription_create(
     *, customer_id: str, price_id: str, quantity: int, metadata: dict, idempotency_key: str
 ) -> dict:
     """Subscribe directly, without Checkout (the demo seed only; customers use Checkout)."""
-    with _mapped_errors("subscription create"):
+    with mapped_errors("subscription create"):
         sub = stripe.Subscription.create(
             customer=customer_id,
             items=[{"price": price_id, "quantity": quantity}],

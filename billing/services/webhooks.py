@@ -117,7 +117,7 @@ def webhook_delivery_process(*, event_id: str, now: datetime | None = None) -> s
             data = json.loads(delivery.body)
             # A savepoint: a failure rolls back dj-stripe's partial writes and the
             # receivers' on-commit tasks, and keeps the row to record the error on.
-            with transaction.atomic(), gateway._mapped_errors(f"event {event_id}"):
+            with transaction.atomic(), gateway.mapped_errors(f"event {event_id}"):
                 Event.process(data, api_key=_api_key(delivery, data))
         except StripeInvalid as exc:
             if exc.code != "resource_missing":

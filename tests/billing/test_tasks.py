@@ -98,7 +98,7 @@ def test_a_change_still_throttled_after_its_last_retry_waits_for_the_next_run(
 def test_retry_after_and_should_retry_headers_are_honoured():
     def mapped(**headers) -> Exception:
         error = stripe.RateLimitError("Too many requests", http_status=429, headers=headers)
-        with pytest.raises(StripeTransient) as caught, gateway._mapped_errors("test"):
+        with pytest.raises(StripeTransient) as caught, gateway.mapped_errors("test"):
             raise error
         return caught.value
 
