@@ -5,6 +5,7 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self):
-        from billing import receivers
+        from billing import pacing, receivers
 
         receivers.connect()
+        pacing.install()

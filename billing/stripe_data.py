@@ -30,7 +30,8 @@ def _id(value) -> str | None:
 
 @dataclass(frozen=True)
 class SeatItem:
-    """The paid seat line of a subscription, found by its catalog price."""
+    """The paid seat line of a subscription, found by its catalog price. Read from a
+    schedule's phase it has no ``item_id`` (phases list prices, not subscription items)."""
 
     item_id: str
     price_id: str
@@ -57,6 +58,25 @@ def subscription_seat_item(subscription: dict) -> SeatItem | None:
         plan=catalog.plan_for_price_id(price_id),
         period_start=to_datetime(item.get("current_period_start")),
         period_end=to_datetime(item.get("current_period_end")),
+    )
+
+
+def schedule_seat_item(schedule: dict) -> SeatItem | None:
+    """The seat line of a schedule's first phase. A schedule just created from a
+    subscription has one phase, the current period as it stands, so this is the
+    subscription's seat item without reading the subscription."""
+    phases = schedule.get("phases") or []
+    item = catalog.seat_item(phases[0].get("items") or []) if phases else None
+    if item is None:
+        return None
+    price_id = _id(item["price"])
+    return SeatItem(
+        item_id="",
+        price_id=price_id,
+        quantity=int(item.get("quantity") or 0),
+        plan=catalog.plan_for_price_id(price_id),
+        period_start=to_datetime(phases[0].get("start_date")),
+        period_end=to_datetime(phases[0].get("end_date")),
     )
 
 

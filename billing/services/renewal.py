@@ -25,6 +25,7 @@ from billing.services.subscriptions import (
 )
 from billing.stripe_data import (
     SeatItem,
+    schedule_seat_item,
     subscription_schedule_id,
     subscription_seat_item,
     to_datetime,
@@ -41,10 +42,15 @@ logger = logging.getLogger(__name__)
 def pending_change_schedule(*, change_id: int, now: datetime | None = None) -> str:
     """Write a due change into a Stripe subscription schedule before the renewal.
 
+    Two Stripe writes and no read: creating the schedule from the subscription answers
+    with its first phase, the current period as it stands (plan, seats, end), which is
+    all this step needs to know. Only when Stripe refuses that (the subscription has a
+    schedule already, or has ended) does it read the subscription to find out which.
+
     Claims the row with ``skip_locked`` so two workers never work on one change. The
     Stripe calls are idempotent (keys from the change's id and revision), so a worker
     killed after Stripe answered but before the commit is replayed safely by the next
-    run. Returns what it did: "scheduled", "skipped", "missed" or "nothing".
+    run. Returns what it did: "scheduled", "skipped", "missed" or "failed".
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -55,24 +61,19 @@ def pending_change_schedule(*, change_id: int, now: datetime | None = None) -> s
         )
         if change is None:
             return "skipped"
-        subscription = gateway.subscription_retrieve(change.stripe_subscription_id)
-        item = subscription_seat_item(subscription)
-        if subscription.get("status") == "canceled" or item is None:
+        schedule, item = _schedule_with_seat_item(change)
+        if schedule is not None:
+            change.stripe_schedule_id = schedule["id"]
+        if schedule is None or item is None:
+            if change.stripe_schedule_id:
+                _schedule_release_quietly(change, reason="ended")
+                change.stripe_schedule_id = ""
             _pending_change_fail(change, now=now, error="The subscription has ended.")
             return "failed"
         if item.period_end and item.period_end > change.effective_at:
             # Stripe renewed without the change: apply it at the next renewal instead.
             _pending_change_missed(change, item=item, now=now)
             return "missed"
-        schedule_id = subscription_schedule_id(subscription)
-        if not schedule_id:
-            schedule = gateway.schedule_create_from_subscription(
-                subscription_id=subscription["id"],
-                idempotency_key=f"pc-{change.pk}-schedule",
-            )
-            schedule_id = schedule["id"]
-        else:
-            schedule = gateway.schedule_retrieve(schedule_id)
         target = catalog.plan_get(tier=change.target_tier, cycle=change.target_cycle)
         phases = [
             {
@@ -88,17 +89,37 @@ def pending_change_schedule(*, change_id: int, now: datetime | None = None) -> s
             },
         ]
         gateway.schedule_set_phases(
-            schedule_id=schedule_id,
+            schedule_id=schedule["id"],
             phases=phases,
             idempotency_key=f"pc-{change.pk}-r{change.revision}-phases",
         )
-        change.stripe_schedule_id = schedule_id
         change.scheduled_at = now
         change.attempts += 1
         change.last_error = ""
         change.updated_at = now
         change.save()
     return "scheduled"
+
+
+def _schedule_with_seat_item(change: PendingChange) -> tuple[dict | None, SeatItem | None]:
+    """The subscription's schedule and its current seat line; no schedule when the
+    subscription has ended."""
+    try:
+        schedule = gateway.schedule_create_from_subscription(
+            subscription_id=change.stripe_subscription_id,
+            idempotency_key=f"pc-{change.pk}-r{change.revision}-schedule",
+        )
+    except gateway.StripeInvalid:
+        # An earlier attempt's schedule whose idempotency key has expired, or one made
+        # from the dashboard: keep it. Or the subscription has ended.
+        subscription = gateway.subscription_retrieve(change.stripe_subscription_id)
+        schedule_id = subscription_schedule_id(subscription)
+        if subscription.get("status") == "canceled":
+            return None, None
+        if not schedule_id:
+            raise
+        return gateway.schedule_retrieve(schedule_id), subscription_seat_item(subscription)
+    return schedule, schedule_seat_item(schedule)
 
 
 def pending_change_confirm(*, change_id: int, now: datetime | None = None) -> str:

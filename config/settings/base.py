@@ -146,6 +146,8 @@ if STRIPE_API_HOST:
     SILENCED_SYSTEM_CHECKS = ["djstripe.W002"]
 else:
     del STRIPE_API_HOST
+# Pace every Stripe request of the fleet (billing/pacing.py, in Redis); 0 = unpaced.
+STRIPE_REQUESTS_PER_SECOND = env.float("STRIPE_REQUESTS_PER_SECOND", default=0)
 DJSTRIPE_SUBSCRIBER_MODEL = "organizations.Organization"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"

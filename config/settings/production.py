@@ -19,6 +19,8 @@ CACHES = {
         "LOCATION": env("REDIS_URL"),
     }
 }
+# Stripe's live budget is 100 requests/s per account: the whole fleet keeps under it.
+STRIPE_REQUESTS_PER_SECOND = env.float("STRIPE_REQUESTS_PER_SECOND", default=90)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

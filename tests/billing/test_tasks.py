@@ -48,7 +48,9 @@ def test_the_emulators_rate_limit_is_a_rate_limited_transient_error(stripe_world
 
 def test_a_429_is_retried_after_about_a_second_not_exponentially(stripe_world, decrease):
     _org, change = decrease
-    stripe_world.control.set_faults(fail_next=1, status=429, match_path="/v1/subscriptions/")
+    stripe_world.control.set_faults(
+        fail_next=1, status=429, match_path="/v1/subscription_schedules"
+    )
 
     # Six retries in, the exponential backoff would wait up to 2**7 s.
     retry = attempt(change, retries=6)
@@ -61,7 +63,9 @@ def test_a_429_is_retried_after_about_a_second_not_exponentially(stripe_world, d
 
 def test_other_transient_errors_keep_the_exponential_backoff(stripe_world, decrease):
     _org, change = decrease
-    stripe_world.control.set_faults(fail_next=1, status=503, match_path="/v1/subscriptions/")
+    stripe_world.control.set_faults(
+        fail_next=1, status=503, match_path="/v1/subscription_schedules"
+    )
 
     retry = attempt(change, retries=6)
 
@@ -71,11 +75,15 @@ def test_other_transient_errors_keep_the_exponential_backoff(stripe_world, decre
 
 def test_429s_get_more_retries_than_other_transient_errors(stripe_world, decrease):
     _org, change = decrease
-    stripe_world.control.set_faults(fail_next=1, status=503, match_path="/v1/subscriptions/")
+    stripe_world.control.set_faults(
+        fail_next=1, status=503, match_path="/v1/subscription_schedules"
+    )
     with pytest.raises(StripeTransient):
         attempt(change, retries=tasks.TRANSIENT_MAX_RETRIES)
 
-    stripe_world.control.set_faults(fail_next=1, status=429, match_path="/v1/subscriptions/")
+    stripe_world.control.set_faults(
+        fail_next=1, status=429, match_path="/v1/subscription_schedules"
+    )
     assert isinstance(attempt(change, retries=tasks.TRANSIENT_MAX_RETRIES), Retry)
 
 
@@ -122,9 +130,9 @@ def test_workers_under_a_per_second_budget_apply_every_change_once(
         changes.append(services.seats_change(organization=org, actor=owner, seats=3))
     control = stripe_world.control
     control.clear_requests()
-    # Each attempt makes 3 or 4 requests back to back, so the budget must hold one
-    # attempt; the two threads' first attempts together exceed it at once.
-    control.set_rate_limit(5)
+    # Each attempt makes 2 requests back to back, so the budget must hold one attempt;
+    # the two threads' first attempts together exceed it at once.
+    control.set_rate_limit(3)
 
     with celery_worker(emulator_url=stripe_emulator.url, log_path=tmp_path / "worker.log"):
         tasks.renewal_run.delay()
