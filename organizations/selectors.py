@@ -33,5 +33,24 @@ def organization_get_for_member(*, slug: str, user) -> tuple[Organization, Membe
     return membership.organization, membership
 
 
+def organization_get_for_member_page(
+    *, slug: str, user
+) -> tuple[Organization, Membership, list[Organization]]:
+    """As ``organization_get_for_member``, plus every active organization of the user
+    (the header's switcher, in ``Organization.Meta.ordering``), in one query: the
+    user's memberships, from which the one for ``slug`` is picked."""
+    if user is None or not user.is_authenticated:
+        raise Http404("No such organization.")
+    memberships = list(
+        Membership.objects.select_related("organization")
+        .filter(user=user, organization__deleted_at__isnull=True)
+        .order_by("organization__name", "organization__id")
+    )
+    found = next((m for m in memberships if m.organization.slug == slug), None)
+    if found is None:
+        raise Http404("No such organization.")
+    return found.organization, found, [m.organization for m in memberships]
+
+
 def membership_can_manage_billing(*, membership: Membership) -> bool:
     return membership.role in (Role.OWNER, Role.BILLING_MANAGER)

@@ -38,7 +38,7 @@ from organizations.models import (
 from organizations.ratelimit import Limit, client_ip, posted_username, rate_limited, signed_in_user
 from organizations.selectors import (
     membership_can_manage_billing,
-    organization_get_for_member,
+    organization_get_for_member_page,
     organization_list_for_user,
 )
 from organizations.services import (
@@ -68,11 +68,14 @@ def org_view(*, billing: bool = False) -> Callable:
         @login_required
         @functools.wraps(view)
         def wrapper(request: HttpRequest, slug: str, *args, **kwargs):
-            organization, membership = organization_get_for_member(slug=slug, user=request.user)
+            organization, membership, organizations = organization_get_for_member_page(
+                slug=slug, user=request.user
+            )
             if billing and not membership_can_manage_billing(membership=membership):
                 raise PermissionDenied("Only owners and billing managers can see billing.")
             request.organization = organization
             request.membership = membership
+            request.user_organizations = organizations  # the header's switcher
             return view(request, organization, membership, *args, **kwargs)
 
         return wrapper

@@ -57,14 +57,15 @@ def localdatetime(value: datetime | None) -> str:
 
 @register.simple_tag(takes_context=True)
 def user_organizations(context) -> list:
-    """The signed-in user's organizations, for the switcher (one query, cached per
-    request so the header and the picker share it)."""
+    """The signed-in user's organizations, for the switcher. Org pages have them
+    already (``org_view`` reads them with the membership); otherwise one query, kept
+    on the request."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if request is None or user is None or not user.is_authenticated:
         return []
-    cached = getattr(request, "_seatwise_orgs", None)
+    cached = getattr(request, "user_organizations", None)
     if cached is None:
         cached = list(organization_list_for_user(user=user).only("name", "slug"))
-        request._seatwise_orgs = cached
+        request.user_organizations = cached
     return cached

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -104,6 +106,19 @@ def test_picker_lists_every_organization_and_the_switcher_too(owner, org):
     members_page = client.get(reverse("members", args=[org.slug])).content.decode()
     assert 'data-testid="org-switcher"' in members_page
     assert reverse("members", args=[second.slug]) in members_page
+
+
+def test_org_page_reads_the_switcher_with_the_membership(owner, org):
+    from django.test import Client
+
+    second = organization_create(name="Second Co", creator=owner)
+    client = Client()
+    client.force_login(owner)
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get(reverse("members", args=[org.slug])).content.decode()
+    assert reverse("members", args=[second.slug]) in page
+    # The membership query joins the organizations; no second read of them for the header.
+    assert not [q for q in ctx.captured_queries if 'FROM "organizations_organization"' in q["sql"]]
 
 
 def test_new_organization_from_the_picker(owner_client, owner):

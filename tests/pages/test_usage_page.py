@@ -6,8 +6,10 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -86,3 +88,27 @@ def test_chart_scales_to_the_highest_peak_and_draws_no_bar_for_unknown_months():
     assert unknown.height == 0
     assert full.height == 2 * half.height
     assert full.y + full.height == chart["baseline"]
+    assert unknown.value_y == chart["baseline"] - 5 and full.value_y == full.y - 5
+
+
+def test_chart_labels_are_utc_dates_and_a_months_end_is_the_next_ones_start():
+    from seats.selectors import UsageMonth
+
+    jan, feb, mar = (datetime(2026, m, d, tzinfo=UTC) for m, d in ((1, 31), (2, 28), (3, 31)))
+    # Midnight UTC on 28 Feb is still 27 Feb in New York; the page's months are in UTC.
+    feb_in_new_york = feb.astimezone(ZoneInfo("America/New_York"))
+    months = [
+        UsageMonth(start=jan, end=feb_in_new_york, peak=3, in_progress=False),
+        UsageMonth(start=feb, end=mar, peak=None, in_progress=True),
+    ]
+    first, second = usage_chart(months=months)["bars"]
+    assert first.period == "31 Jan 2026 \N{EN DASH} 28 Feb 2026" and first.label == "Jan 26"
+    assert second.period == "28 Feb 2026 \N{EN DASH} 31 Mar 2026" and second.label == "Feb 26"
+
+
+@override_settings(USE_THOUSAND_SEPARATOR=True, NUMBER_GROUPING=1)
+def test_chart_numbers_are_never_localized(owner_client, history):
+    page = owner_client.get(reverse("usage", args=[history.slug])).content.decode()
+    chart = usage_chart(months=usage_report(organization=history))
+    assert chart["width"] >= 100
+    assert f'viewBox="0 0 {chart["width"]} {chart["height"]}"' in page
