@@ -1,8 +1,12 @@
-"""The project's URLs plus the webhook baseline: a minimal view that checks Stripe's
-signature and answers 200, the floor any webhook endpoint pays."""
+"""The project's URLs plus two baselines: for webhooks, a minimal view that checks
+Stripe's signature and answers 200, the floor any webhook endpoint pays; for pages, a
+view that renders a page's template from a context captured once, so it pays the
+request cycle (middleware, session, sign-in) and none of the page view's own work."""
 
 import stripe
+from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from djstripe.models import WebhookEndpoint
@@ -31,7 +35,18 @@ def webhook_baseline(request, uuid):
     return HttpResponse("ok")
 
 
+# Filled by bench.pages (same process): key -> (template name, precomputed context).
+page_contexts: dict[str, tuple[str, dict]] = {}
+
+
+@login_required
+def page_baseline(request, key):
+    template, context = page_contexts[key]
+    return render(request, template, context)
+
+
 urlpatterns = [
     path("bench/webhook-baseline/<uuid:uuid>/", webhook_baseline),
+    path("bench/page-baseline/<slug:key>/", page_baseline),
     *project_urlpatterns,
 ]
