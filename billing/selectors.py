@@ -19,7 +19,7 @@ from billing.catalog import Plan
 from billing.models import PendingChange
 from billing.stripe_data import invoice_subscription_id, subscription_seat_item, to_datetime
 from organizations.models import Organization
-from seats.selectors import SeatSummary, seat_summary
+from seats.selectors import SeatSummary, seat_summary, seats_purchased
 
 
 class Status:
@@ -137,9 +137,6 @@ def subscription_summary(
     if change is not None:
         next_plan = catalog.plan_get(tier=change.target_tier, cycle=change.target_cycle)
     renews = status in (Status.ACTIVE, Status.PAST_DUE)
-    trial_days_left = None
-    if status == Status.TRIALING and organization.trial_ends_at:
-        trial_days_left = max(0, (organization.trial_ends_at - now).days)
     return SubscriptionSummary(
         status=status,
         tier=plan.tier if plan else None,
@@ -150,12 +147,41 @@ def subscription_summary(
         period_start=organization.current_period_start,
         period_end=organization.current_period_end,
         trial_ends_at=organization.trial_ends_at,
-        trial_days_left=trial_days_left,
+        trial_days_left=_trial_days_left(organization, status=status, now=now),
         pending_change=change,
         next_plan=next_plan,
         next_invoice_amount=next_plan.amount_for(seats.at_renewal)
         if renews and next_plan
         else None,
+    )
+
+
+def _trial_days_left(organization: Organization, *, status: str, now: datetime) -> int | None:
+    if status == Status.TRIALING and organization.trial_ends_at:
+        return max(0, (organization.trial_ends_at - now).days)
+    return None
+
+
+@dataclass(frozen=True)
+class TrialState:
+    status: str
+    trial_ends_at: datetime | None
+    trial_days_left: int | None
+    purchased: int
+
+
+def trial_state(*, organization: Organization, now: datetime | None = None) -> TrialState | None:
+    """What the trial banner on every org page says, from the organization row alone (no
+    query); None once the organization pays, or after its subscription."""
+    now = now or timezone.now()
+    status = subscription_status(organization=organization, now=now)
+    if status not in (Status.TRIALING, Status.TRIAL_EXPIRED):
+        return None
+    return TrialState(
+        status=status,
+        trial_ends_at=organization.trial_ends_at,
+        trial_days_left=_trial_days_left(organization, status=status, now=now),
+        purchased=seats_purchased(organization=organization),
     )
 
 
@@ -225,6 +251,8 @@ class InvoiceRow:
 
 
 def invoices_for_organization(*, organization: Organization, limit: int = 24) -> list[InvoiceRow]:
+    if not organization.stripe_subscription_id:
+        return []  # invoices come from a subscription; an org on trial has none
     invoices = StripeInvoice.objects.filter(customer__subscriber=organization).order_by(
         F("created").desc(nulls_last=True)
     )[:limit]

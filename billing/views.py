@@ -21,11 +21,11 @@ from billing.forms import CheckoutForm, CycleForm, PlanForm, SeatsForm
 from billing.gateway import StripeGatewayError
 from billing.models import PendingChange
 from billing.selectors import (
-    Status,
     checkout_defaults,
     cycle_change_comparison,
     invoices_for_organization,
     subscription_summary,
+    trial_state,
 )
 from billing.services import (
     checkout_session_complete,
@@ -57,19 +57,10 @@ def billing_banner(request: HttpRequest) -> dict:
         return {}
     if not membership_can_manage_billing(membership=membership):
         return {}
-    summary = _summary(request, organization)
-    if summary.status not in (Status.TRIALING, Status.TRIAL_EXPIRED):
+    trial = trial_state(organization=organization)
+    if trial is None:
         return {}
-    return {"trial": summary, "trial_slug": organization.slug}
-
-
-def _summary(request: HttpRequest, organization):
-    """One subscription_summary per request: the page and the trial banner share it."""
-    cached = getattr(request, "_subscription_summary", None)
-    if cached is None:
-        cached = subscription_summary(organization=organization)
-        request._subscription_summary = cached
-    return cached
+    return {"trial": trial, "trial_slug": organization.slug}
 
 
 def _to_subscription(organization) -> HttpResponse:
@@ -80,7 +71,7 @@ def _subscription_page(
     request: HttpRequest, organization, membership, *, forms: dict | None = None, status=200
 ) -> HttpResponse:
     now = timezone.now()
-    summary = _summary(request, organization)
+    summary = subscription_summary(organization=organization)
     defaults = None
     if not summary.is_subscribed:
         defaults = checkout_defaults(organization=organization, now=now, used=summary.used)

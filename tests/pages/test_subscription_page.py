@@ -6,13 +6,16 @@ Every refusal is shown as the service words it, and changes nothing."""
 import copy
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import PendingChange
+from billing.selectors import invoices_for_organization
 from billing.services import seat_change_preview
+from billing.views import billing_banner
 from organizations.models import Organization
 from organizations.templatetags.seatwise import localdate, money
 
@@ -256,3 +259,29 @@ def test_trial_page_counts_the_seats_once(owner_client, org, member):
     seat_counts = [q for q in ctx.captured_queries if "organizations_invitation" in q["sql"]]
     assert len(seat_counts) == 1
     assert 'name="seats" value="2"' in page
+
+
+def test_the_trial_banner_and_an_empty_invoice_list_read_no_rows(
+    rf, org, owner, django_assert_num_queries
+):
+    """The banner is on every org page a billing user sees: it reads the organization
+    row the page already has, and a trial org has no invoices to look up."""
+    request = rf.get("/")
+    request.organization = org
+    request.membership = org.memberships.get(user=owner)
+
+    with django_assert_num_queries(0):
+        trial = billing_banner(request)["trial"]
+        invoices = invoices_for_organization(organization=org)
+
+    assert (trial.status, trial.purchased, invoices) == (
+        "trialing",
+        settings.SEATWISE_TRIAL_SEATS,
+        [],
+    )
+
+
+def test_a_paying_org_shows_no_trial_banner(client, subscribed, owner):
+    client.force_login(owner)
+    page = client.get(reverse("members", args=[subscribed.slug])).content.decode()
+    assert 'data-testid="trial-banner"' not in page
