@@ -138,11 +138,17 @@ def child_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def celery_workers(
-    *, count: int, concurrency: int, queue: str, log_path: Path, publish_queue: str = ""
+    *,
+    count: int,
+    concurrency: int,
+    queue: str,
+    log_path: Path,
+    publish_queue: str = "",
+    extra_env: dict[str, str] | None = None,
 ):
     """Real Celery workers (the production command, thread pool) on a queue of their own.
     The tasks they enqueue go to ``publish_queue`` when given (read by no worker, so a
-    measure can count them), to ``queue`` otherwise."""
+    measure can count them), to ``queue`` otherwise; ``extra_env`` reaches their settings."""
     from config.celery import app as celery_app
 
     processes = []
@@ -173,7 +179,9 @@ def celery_workers(
                         "--loglevel=WARNING",
                     ],
                     cwd=ROOT,
-                    env=child_env(CELERY_TASK_DEFAULT_QUEUE=publish_queue or queue),
+                    env=child_env(
+                        CELERY_TASK_DEFAULT_QUEUE=publish_queue or queue, **(extra_env or {})
+                    ),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
