@@ -141,3 +141,9 @@ def webhook_delivery_process(event_id: str) -> str:
 def webhook_deliveries_requeue() -> int:
     """Beat: queue again the deliveries whose processing task was lost."""
     return services.webhook_deliveries_requeue_stuck()
+
+
+@shared_task(acks_late=True)
+def webhook_deliveries_prune() -> int:
+    """Beat: delete the inbox's processed deliveries past their retention."""
+    return services.webhook_deliveries_prune()

@@ -60,6 +60,7 @@ from billing.services.subscriptions import (
     subscription_uncancel,
 )
 from billing.services.webhooks import (
+    webhook_deliveries_prune,
     webhook_deliveries_requeue_stuck,
     webhook_deliveries_retry,
     webhook_delivery_process,
@@ -101,6 +102,7 @@ __all__ = [
     "subscription_sync",
     "subscription_uncancel",
     "trial_extend",
+    "webhook_deliveries_prune",
     "webhook_deliveries_requeue_stuck",
     "webhook_deliveries_retry",
     "webhook_delivery_process",

@@ -16,6 +16,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from djstripe.models import Event, WebhookEndpoint
@@ -183,6 +184,26 @@ def webhook_deliveries_retry(*, event_ids: list[str]) -> int:
     for event_id in pending:
         transaction.on_commit(lambda e=event_id: _enqueue(e))
     return len(pending)
+
+
+def webhook_deliveries_prune(*, now: datetime | None = None, batch: int = 5_000) -> int:
+    """Delete processed and ignored deliveries older than ``SEATWISE_WEBHOOK_RETENTION``
+    (beat: ``webhook-deliveries-prune``, daily), so the inbox does not grow for ever.
+
+    Stripe retries a delivery for three days at most, and the retention is longer, so a
+    pruned event is not redelivered; were one resent by hand, it would be processed
+    again, which the sync tolerates (it re-reads Stripe). Failed and waiting rows stay
+    for staff. Deleted in batches, so no transaction holds the table for long.
+    """
+    now = now or timezone.now()
+    done = WebhookDelivery.objects.filter(
+        status__in=[Status.PROCESSED, Status.IGNORED],
+        received_at__lt=now - settings.SEATWISE_WEBHOOK_RETENTION,
+    )
+    deleted = 0
+    while ids := list(done.values_list("pk", flat=True)[:batch]):
+        deleted += WebhookDelivery.objects.filter(pk__in=ids).delete()[0]
+    return deleted
 
 
 def _api_key(delivery: WebhookDelivery, data: dict) -> str:

@@ -118,6 +118,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.webhook_deliveries_requeue",
         "schedule": timedelta(minutes=5),
     },
+    "webhook-deliveries-prune": {
+        "task": "billing.tasks.webhook_deliveries_prune",
+        "schedule": crontab(hour=3, minute=47),
+    },
 }
 
 # --- Seats --------------------------------------------------------------------------
@@ -125,6 +129,8 @@ CELERY_BEAT_SCHEDULE = {
 SEATWISE_TRIAL_DAYS = env.int("SEATWISE_TRIAL_DAYS", default=14)
 SEATWISE_TRIAL_SEATS = env.int("SEATWISE_TRIAL_SEATS", default=5)
 SEATWISE_INVITATION_TTL = timedelta(days=env.int("SEATWISE_INVITATION_TTL_DAYS", default=7))
+# Processed webhook deliveries are kept this long (Stripe redelivers for 3 days at most).
+SEATWISE_WEBHOOK_RETENTION = timedelta(days=env.int("SEATWISE_WEBHOOK_RETENTION_DAYS", default=30))
 
 # --- Stripe and dj-stripe -----------------------------------------------------------
 # The API version is pinned: the emulator and the sync code speak exactly this one.

@@ -153,6 +153,31 @@ def test_beat_runs_the_sweep(settings, stripe_world, subscribed, processed):
     assert processed[delivery["event_id"]] == 1
 
 
+def test_old_processed_deliveries_are_pruned_and_the_rest_kept(db, settings):
+    now = timezone.now()
+    old = now - settings.SEATWISE_WEBHOOK_RETENTION - timedelta(minutes=1)
+    recent = now - settings.SEATWISE_WEBHOOK_RETENTION + timedelta(minutes=1)
+    rows = {
+        "evt_old_processed_1": ("processed", old),
+        "evt_old_processed_2": ("processed", old),
+        "evt_old_ignored": ("ignored", old),
+        "evt_old_failed": ("failed", old),
+        "evt_old_waiting": ("received", old),
+        "evt_recent_processed": ("processed", recent),
+    }
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(event_id=e, event_type="invoice.paid", body="{}", status=s, received_at=t)
+        for e, (s, t) in rows.items()
+    )
+
+    assert services.webhook_deliveries_prune(now=now, batch=2) == 3  # in two batches
+    assert services.webhook_deliveries_prune(now=now) == 0
+    kept = set(WebhookDelivery.objects.values_list("event_id", flat=True))
+    assert kept == {"evt_old_failed", "evt_old_waiting", "evt_recent_processed"}
+    entry = settings.CELERY_BEAT_SCHEDULE["webhook-deliveries-prune"]
+    assert entry["task"] == tasks.webhook_deliveries_prune.name
+
+
 def test_a_processing_failure_is_kept_with_its_error_and_the_next_delivery_retries_it(
     stripe_world, subscribed, processed
 ):
