@@ -29,6 +29,7 @@ class LedgerPaginator(Paginator):
     the exact count is a subquery PostgreSQL runs only when the estimate is small."""
 
     ESTIMATE_ABOVE = 100_000
+    estimated = False  # the page says "about" when it is (seatusageevent/pagination.html)
 
     @cached_property
     def count(self) -> int:
@@ -39,12 +40,13 @@ class LedgerPaginator(Paginator):
         table = connection.ops.quote_name(queryset.model._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT CASE WHEN reltuples >= %s THEN reltuples::bigint "
+                "SELECT reltuples >= %s, CASE WHEN reltuples >= %s THEN reltuples::bigint "
                 f"ELSE (SELECT COUNT(*) FROM {table}) END "
                 "FROM pg_class WHERE oid = %s::regclass",
-                [self.ESTIMATE_ABOVE, table],
+                [self.ESTIMATE_ABOVE, self.ESTIMATE_ABOVE, table],
             )
-            return int(cursor.fetchone()[0])
+            self.estimated, total = cursor.fetchone()
+            return int(total)
 
 
 @admin.register(SeatUsageEvent)

@@ -171,10 +171,15 @@ def test_ledger_tombstones_pending_changes_and_drift_are_read_only(staff_client,
     assert SeatUsageEvent.objects.exists() and Membership.objects.exists()
 
 
-def ledger_total_and_queries(client) -> tuple[int, int]:
+def ledger_total_and_queries(client) -> tuple[int, int, str]:
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(reverse("admin:seats_seatusageevent_changelist"))
-    return response.context["cl"].result_count, len(ctx.captured_queries)
+    paginator = response.content.decode().split('<p class="paginator">')[1].split("</p>")[0]
+    return (
+        response.context["cl"].result_count,
+        len(ctx.captured_queries),
+        " ".join(paginator.split()),
+    )
 
 
 def test_a_large_ledgers_total_is_postgresqls_estimate_in_as_many_queries(
@@ -186,12 +191,15 @@ def test_a_large_ledgers_total_is_postgresqls_estimate_in_as_many_queries(
     analyzed = SeatUsageEvent.objects.count()
     populate(3, staff=staff)  # rows the estimate has not seen yet
 
-    exact, exact_queries = ledger_total_and_queries(staff_client)
+    exact, exact_queries, exact_text = ledger_total_and_queries(staff_client)
     monkeypatch.setattr(LedgerPaginator, "ESTIMATE_ABOVE", 1)
-    estimated, estimated_queries = ledger_total_and_queries(staff_client)
+    estimated, estimated_queries, estimated_text = ledger_total_and_queries(staff_client)
 
     assert (exact, estimated) == (SeatUsageEvent.objects.count(), analyzed)
     assert estimated_queries == exact_queries
+    # The page says which total is which.
+    assert exact_text == f"{exact} seat usage events"
+    assert estimated_text == f"about {analyzed} seat usage events"
 
 
 def test_a_searched_or_filtered_ledger_is_counted_exactly(staff_client, staff, monkeypatch):
