@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
 
 from organizations.models import (
     Invitation,
@@ -139,7 +140,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         "created_at",
         "deleted_at",
     ]
-    search_fields = ["name", "slug", "email", "domains__domain"]
+    search_fields = ["name", "slug", "email", "domains__domain"]  # see get_search_results
     list_filter = [DeletedFilter, PlanFilter, "created_at"]
     readonly_fields = [
         "created_at",
@@ -168,9 +169,22 @@ class OrganizationAdmin(admin.ModelAdmin):
         )
 
     def get_search_results(self, request, queryset, search_term):
-        # Searching by domain joins the domains table; keep one row per organization.
-        queryset, _ = super().get_search_results(request, queryset, search_term)
-        return queryset.distinct(), False
+        """The admin's search (every word must match a search field), with domains
+        matched as a semi-join (``pk IN``) rather than the join ``domains__domain``
+        would make: a join repeats an organization per matching domain, and the
+        DISTINCT that removes them compares every column of every match, the seat
+        count subqueries included, and makes the page's COUNT compute them all."""
+        for word in smart_split(search_term):
+            if len(word) > 1 and word[0] in "\"'" and word[-1] == word[0]:
+                word = unescape_string_literal(word)
+            domains = OrganizationDomain.objects.filter(domain__icontains=word)
+            queryset = queryset.filter(
+                Q(name__icontains=word)
+                | Q(slug__icontains=word)
+                | Q(email__icontains=word)
+                | Q(pk__in=domains.values("organization_id"))
+            )
+        return queryset, False
 
     @admin.display(description="members", ordering="member_count")
     def members(self, obj):

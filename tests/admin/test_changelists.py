@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.models import Drift, PendingChange
-from organizations.models import Membership, Organization
+from organizations.models import Membership, Organization, OrganizationDomain
 from organizations.services import (
     invitation_create,
     membership_add_staff,
@@ -145,6 +145,26 @@ def test_drift_filter_lists_only_organizations_with_open_drift(staff_client, sta
     assert shown == {drifting.pk}
     hidden = {r.pk for r in staff_client.get(url, {"drift": "no"}).context["cl"].result_list}
     assert drifting.pk not in hidden and org.pk in hidden
+
+
+def test_organizations_are_found_once_by_name_or_by_any_of_their_domains(
+    staff_client, org, other_org
+):
+    for domain in ("acme.test", "mail.acme.test"):
+        OrganizationDomain.objects.create(organization=org, domain=domain, created_at=NOON)
+    url = reverse("admin:organizations_organization_changelist")
+
+    def found(q: str) -> list[int]:
+        response = staff_client.get(url, {"q": q})
+        assert response.status_code == 200
+        return [row.pk for row in response.context["cl"].result_list]
+
+    assert found("acme.test") == [org.pk]  # two matching domains, one row
+    assert found("ELSEWHERE") == [other_org.pk]
+    assert found(f"{org.slug} mail.acme") == [org.pk]  # every word must match
+    assert found(f"{other_org.slug} acme.test") == []
+    assert found('"acme.test"') == [org.pk]
+    assert found('"') == []  # a lone quote is a word like any other, not an error
 
 
 def test_admin_shows_utc_even_with_a_browser_timezone(staff_client, org):
