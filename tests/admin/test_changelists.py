@@ -164,7 +164,7 @@ def test_organizations_are_found_once_by_name_or_by_any_of_their_domains(
     assert found(f"{org.slug} mail.acme") == [org.pk]  # every word must match
     assert found(f"{other_org.slug} acme.test") == []
     assert found('"acme.test"') == [org.pk]
-    assert found('"') == []  # a lone quote is a word like any other, not an error
+    assert found('"') == []  # a lone quote is searched for, not unquoted to "" (which matches all)
 
 
 def test_admin_shows_utc_even_with_a_browser_timezone(staff_client, org):
