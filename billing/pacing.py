@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 KEY = "seatwise:stripe-pace"
 BURST = 4  # requests that may go ahead of the pace after a quiet spell
+UNPACED_FOR = 30  # seconds without pacing after Redis failed to answer
 
 # KEYS[1]: the next free slot (µs). ARGV[1]: µs between requests; ARGV[2]: how far
 # ahead of its slot a request may go (µs). Returns the µs to wait before sending.
@@ -56,13 +57,23 @@ class StripePacer:
         self.ahead_us = burst * self.interval_us
         client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._book = client.register_script(BOOK)
+        self._unpaced_until = 0.0
 
     def book(self) -> float:
-        """Book the next slot; the seconds to wait for it (0 when Redis is away)."""
+        """Book the next slot; the seconds to wait for it (0 when Redis is away).
+
+        After Redis fails to answer, requests go unpaced for ``UNPACED_FOR`` seconds
+        without asking it again, so an outage costs one timeout and one warning per
+        process and spell, not one of each per Stripe request."""
+        if time.monotonic() < self._unpaced_until:
+            return 0.0
         try:
             wait_us = self._book(keys=[self.key], args=[self.interval_us, self.ahead_us])
         except redis.RedisError as exc:
-            logger.warning("Stripe requests go unpaced: Redis did not answer (%s)", exc)
+            self._unpaced_until = time.monotonic() + UNPACED_FOR
+            logger.warning(
+                "Stripe requests go unpaced for %d s: Redis did not answer (%s)", UNPACED_FOR, exc
+            )
             return 0.0
         return int(wait_us) / 1_000_000
 

@@ -112,22 +112,20 @@ def seat_event_record(
             delta,
             count,
         )
-    event = SeatUsageEvent(
-        pk=event_id,
-        organization=organization,
-        count=count,
-        delta=delta,
-        cause=cause,
-        membership_id=membership_id,
-        actor_id=actor_id,
-        created_at=now,
+    # As a row read back from the database (``from_db``), so saving it again is refused.
+    event = SeatUsageEvent.from_db(
+        connection.alias,
+        _LEDGER_FIELDS,
+        [event_id, organization.pk, count, delta, cause, membership_id, actor_id, now],
     )
-    event._state.adding = False  # it is stored: saving it again must be refused
-    event._state.db = connection.alias
+    event.organization = organization  # the caller's, locked: no query to reach it
     return event
 
 
 _LEDGER = SeatUsageEvent._meta.db_table
+_LEDGER_FIELDS = [
+    "id", "organization_id", "count", "delta", "cause", "membership_id", "actor_id", "created_at",
+]  # fmt: skip
 _MEMBERSHIPS = Membership._meta.db_table
 # The previous row is read in RETURNING with ``id <`` the new row, so it is right
 # whether or not the database lets RETURNING see the row being inserted.

@@ -62,10 +62,9 @@ def pending_change_schedule(*, change_id: int, now: datetime | None = None) -> s
         if change is None:
             return "skipped"
         schedule, item = _schedule_with_seat_item(change)
-        if schedule is not None:
-            change.stripe_schedule_id = schedule["id"]
-        if schedule is None or item is None:
-            if change.stripe_schedule_id:
+        change.stripe_schedule_id = schedule["id"] if schedule else ""
+        if item is None:  # ended, or no seat line left to change
+            if schedule is not None:
                 _schedule_release_quietly(change, reason="ended")
                 change.stripe_schedule_id = ""
             _pending_change_fail(change, now=now, error="The subscription has ended.")

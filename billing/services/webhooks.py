@@ -76,9 +76,13 @@ def webhook_delivery_receive(
         if not stuck:
             return "duplicate"
         outcome = "requeued"
-    event_id = event["id"]
-    transaction.on_commit(lambda: _enqueue(event_id))
+    _enqueue_on_commit([event["id"]])
     return outcome
+
+
+def _enqueue_on_commit(event_ids: list[str]) -> None:
+    for event_id in event_ids:
+        transaction.on_commit(lambda e=event_id: _enqueue(e))
 
 
 def _enqueue(event_id: str) -> None:
@@ -103,6 +107,7 @@ def webhook_delivery_process(*, event_id: str, now: datetime | None = None) -> s
     Raises what processing raised (after recording it on the row), so the task retries
     ``StripeTransient`` and fails loudly on anything else.
     """
+    now = now or timezone.now()
     failure: Exception | None = None
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().filter(event_id=event_id).first()
@@ -133,13 +138,13 @@ def webhook_delivery_process(*, event_id: str, now: datetime | None = None) -> s
                 logger.debug("Ignored Stripe event %s", event_id)
                 delivery.status = Status.IGNORED
                 delivery.last_error = f"{type(exc).__name__}: {exc.message}"
-                delivery.processed_at = now or timezone.now()
+                delivery.processed_at = now
         except Exception as exc:  # recorded for staff, then re-raised below
             failure = exc
         else:
             delivery.status = Status.PROCESSED
             delivery.last_error = ""
-            delivery.processed_at = now or timezone.now()
+            delivery.processed_at = now
         if failure is not None:
             logger.warning(
                 "Processing a Stripe %s event failed (%s); the delivery is kept to retry",
@@ -169,8 +174,7 @@ def webhook_deliveries_requeue_stuck(*, now: datetime | None = None) -> int:
             status=Status.RECEIVED, received_at__lt=now - REQUEUE_AFTER
         ).values_list("event_id", flat=True)
     )
-    for event_id in stuck:
-        transaction.on_commit(lambda e=event_id: _enqueue(e))
+    _enqueue_on_commit(stuck)
     return len(stuck)
 
 
@@ -181,8 +185,7 @@ def webhook_deliveries_retry(*, event_ids: list[str]) -> int:
         .exclude(status__in=[Status.PROCESSED, Status.IGNORED])
         .values_list("event_id", flat=True)
     )
-    for event_id in pending:
-        transaction.on_commit(lambda e=event_id: _enqueue(e))
+    _enqueue_on_commit(pending)
     return len(pending)
 
 

@@ -54,6 +54,8 @@ def test_without_redis_requests_go_unpaced_and_say_so(pacer_for, caplog):
 
     assert [pacer.book() for _ in range(3)] == [0, 0, 0]
     assert "unpaced" in caplog.text
+    # One timeout and one warning per spell, not one per Stripe request.
+    assert caplog.text.count("unpaced") == 1
 
 
 @pytest.fixture
